@@ -1,0 +1,80 @@
+"""Numerical tools shared by all homeworks (after CS231n's gradient_check)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from autograder.sandbox.wire import Opaque
+from autograder.spec import CheckFailed
+
+
+def rel_error(actual, expected) -> float:
+    """max |a - e| / max(1e-8, |a| + |e|), elementwise; 1e-7 or less means agreement in float64."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return float(np.max(np.abs(actual - expected) / np.maximum(1e-8, np.abs(actual) + np.abs(expected)),
+                        initial=0.0))
+
+
+def numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Centred differences (f(x + h e_i) - f(x - h e_i)) / 2h for every entry of x."""
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        upper = f(x)
+        x[index] = saved - h
+        lower = f(x)
+        x[index] = saved
+        grad[index] = (upper - lower) / (2 * h)
+    return grad
+
+
+def as_array(value, what: str, shape: tuple | None = None, finite: bool = True) -> np.ndarray:
+    """The student's value as a float64 array, or a CheckFailed naming what is wrong with it."""
+    if isinstance(value, Opaque):
+        raise CheckFailed(f"{what} should be a numpy array, but your code returned {value!r}.")
+    if value is None:
+        raise CheckFailed(f"{what} is None: did you forget a `return`?")
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise CheckFailed(f"{what} could not be read as an array of numbers ({error}).")
+    if shape is not None and array.shape != tuple(shape):
+        raise CheckFailed(f"{what} has shape {array.shape}, expected {tuple(shape)}.")
+    if finite and not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise CheckFailed(f"{what} has {bad} NaN or infinite entries. Look for overflow in exp() "
+                          "or a log of zero.")
+    return array
+
+
+def as_float(value, what: str) -> float:
+    array = as_array(value, what)
+    if array.size != 1:
+        raise CheckFailed(f"{what} should be a single number, but has shape {array.shape}.")
+    return float(array.reshape(()))
+
+
+def as_pair(value, what: str) -> tuple:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        kind = type(value).__name__ if not isinstance(value, Opaque) else value.type_name
+        raise CheckFailed(f"{what} should return a pair (two values), but returned a {kind}.")
+    return tuple(value)
+
+
+def assert_close(actual, expected, what: str, tol: float = 1e-7, hint: str = "") -> float:
+    """Fail when rel_error(actual, expected) > tol; returns the error so callers can report it."""
+    expected = np.asarray(expected, dtype=np.float64)
+    actual = as_array(actual, what, shape=expected.shape)
+    error = rel_error(actual, expected)
+    if not error <= tol:
+        message = f"{what}: relative error {error:.2g}, expected at most {tol:g}."
+        raise CheckFailed(message + (f" {hint}" if hint else ""))
+    return error
+
+
+def accuracy(predictions, labels, what: str = "predictions") -> float:
+    predictions = as_array(predictions, what, shape=np.shape(labels))
+    return float(np.mean(predictions == np.asarray(labels)))

@@ -1,0 +1,77 @@
+"""Build a Gradescope autograder zip: setup.sh and run_autograder at the root, the grader in source/.
+
+Gradescope unpacks the zip to /autograder (override with $AUTOGRADER_ROOT to test it elsewhere),
+runs setup.sh once when building its image, then run_autograder for each submission, which must
+leave /autograder/results/results.json.
+"""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from autograder import homeworks
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+# Pinned for Gradescope's Ubuntu 22.04 image (Python 3.10). CPU-only torch keeps the image small.
+REQUIREMENTS = """\
+--extra-index-url https://download.pytorch.org/whl/cpu
+numpy==2.2.6
+scipy==1.15.3
+scikit-learn==1.7.2
+torch==2.14.1+cpu
+torchvision==0.29.1+cpu
+nbformat==5.10.4
+pytest==9.0.2
+pillow==12.0.0
+"""
+
+SETUP_SH = """\
+#!/usr/bin/env bash
+# Runs once, when Gradescope builds the image. Installs the grader's pinned dependencies and
+# downloads the datasets the checks use, so grading itself never needs the network.
+set -euo pipefail
+ROOT="${AUTOGRADER_ROOT:-/autograder}"
+cd "$ROOT/source"
+python3 -m pip install --no-cache-dir -r requirements.txt
+export TML_CACHE_DIR="$ROOT/source/cache"
+python3 -c "from autograder.data import load_mnist, load_cifar10; load_mnist(); load_cifar10()"
+"""
+
+RUN_AUTOGRADER = """\
+#!/usr/bin/env bash
+# Grades one submission. Gradescope puts it in $ROOT/submission and reads $ROOT/results/results.json.
+set -uo pipefail
+ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
+export TML_CACHE_DIR="${{TML_CACHE_DIR:-$ROOT/source/cache}}"
+cd "$ROOT/source"
+submission="$ROOT/submission/{notebook}"
+if [ ! -f "$submission" ]; then
+    # Accept a notebook saved under another name, as long as there is exactly one.
+    mapfile -t found < <(find "$ROOT/submission" -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*')
+    if [ "${{#found[@]}}" -eq 1 ]; then submission="${{found[0]}}"; fi
+fi
+mkdir -p "$ROOT/results"
+exec python3 -m autograder grade {homework} "$submission" --results "$ROOT/results/results.json"
+"""
+
+
+def _add_executable(archive: zipfile.ZipFile, name: str, text: str) -> None:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = 0o100755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, text)
+
+
+def build_zip(homework_id: str, output: str | Path) -> Path:
+    homework = homeworks.get(homework_id)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
+        _add_executable(archive, "setup.sh", SETUP_SH)
+        _add_executable(archive, "run_autograder",
+                        RUN_AUTOGRADER.format(notebook=homework.notebook, homework=homework.id))
+        archive.writestr("source/requirements.txt", REQUIREMENTS)
+        for path in sorted(PACKAGE_DIR.rglob("*.py")):
+            archive.write(path, f"source/autograder/{path.relative_to(PACKAGE_DIR)}")
+    return output

@@ -1,0 +1,39 @@
+"""The homework registry: one spec module per homework, beside this file."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Homework:
+    id: str
+    notebook: str            # the same file name in solutions/ and notebooks/
+    title: str
+
+    @property
+    def spec(self) -> Path:
+        return Path(__file__).with_name(f"{self.id}.py")
+
+    @property
+    def solution(self) -> Path:
+        return REPO_ROOT / "solutions" / self.notebook
+
+    @property
+    def student(self) -> Path:
+        return REPO_ROOT / "notebooks" / self.notebook
+
+
+HOMEWORKS = {hw.id: hw for hw in [
+    Homework("hw1", "hw1_linear_models.ipynb", "Linear models: softmax regression, attribution, "
+                                               "model stealing, adversarial examples, CIFAR-10"),
+]}
+
+
+def get(homework_id: str) -> Homework:
+    try:
+        return HOMEWORKS[homework_id]
+    except KeyError:
+        raise SystemExit(f"Unknown homework {homework_id!r}; known: {', '.join(HOMEWORKS)}") from None

@@ -1,0 +1,154 @@
+"""Read a submitted notebook and extract the definitions the grader runs.
+
+The grader never runs a notebook top to bottom. From each code cell it keeps imports, function and
+class definitions and constant assignments; training loops, plots, downloads and ``!``/``%`` lines
+are dropped. Each cell is kept apart, so a syntax error costs only that cell's definitions.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+MAX_NOTEBOOK_BYTES = 50 * 1024 * 1024
+_MAGIC = re.compile(r"^(\s*)[!%].*$")
+_CONSTANT_NAME = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
+
+
+class NotebookError(ValueError):
+    """The file cannot be read as a notebook at all; the message is meant for the student."""
+
+
+@dataclass
+class CellSource:
+    """The definitions kept from one code cell."""
+    index: int                 # position among the notebook's cells, counted from 1
+    source: str                # valid Python holding only the kept statements
+    defines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Extraction:
+    cells: list[CellSource]
+    problems: list[str]        # cells we could not use, in words a student can act on
+
+    def defined_names(self) -> set[str]:
+        return {name for cell in self.cells for name in cell.defines}
+
+
+def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Load and validate an .ipynb file, refusing files that are too large to be a notebook."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotebookError(f"No notebook found at {path}.")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(
+            f"The notebook is {size / 2**20:.0f} MB, over the {MAX_NOTEBOOK_BYTES / 2**20:.0f} MB "
+            "limit. Clear the outputs (Edit > Clear all outputs) and submit again.")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        raw = json.loads(text)
+    except UnicodeDecodeError:
+        raise NotebookError("The notebook is not UTF-8 text. Re-save it from Jupyter or Colab.")
+    except json.JSONDecodeError as error:
+        raise NotebookError(f"The file is not valid notebook JSON ({error}). Did you submit the "
+                            ".ipynb file itself, downloaded from Jupyter or Colab?")
+    if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
+        raise NotebookError("The file is JSON but not a Jupyter notebook (it has no cells).")
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception as error:
+        raise NotebookError(f"The notebook could not be read ({type(error).__name__}: {error}).")
+
+
+def _without_magics(source: str) -> str:
+    # `!pip ...` and `%matplotlib` are IPython, not Python; `pass` keeps any enclosing block valid.
+    return "\n".join(_MAGIC.sub(r"\1pass", line) for line in source.splitlines())
+
+
+def _is_constant(node: ast.stmt) -> bool:
+    if isinstance(node, ast.Assign):
+        targets = node.targets
+    elif isinstance(node, ast.AnnAssign) and node.value is not None:
+        targets = [node.target]
+    else:
+        return False
+    names = [t for target in targets for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
+    if not all(isinstance(name, ast.Name) for name in names):
+        return False
+    if all(_CONSTANT_NAME.match(name.id) for name in names):
+        return True
+    try:
+        ast.literal_eval(node.value)
+        return True
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef,
+                         ast.ClassDef)):
+        return True
+    if isinstance(node, ast.Try):  # `try: import x / except ImportError: ...`
+        return all(_is_definition(n) or isinstance(n, ast.Pass) for n in node.body)
+    return _is_constant(node)
+
+
+def _names_defined(node: ast.stmt) -> list[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return [node.name]
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
+    if isinstance(node, ast.Try):
+        return [name for n in node.body for name in _names_defined(n)]
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    return [t.id for target in targets
+            for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
+
+
+def extract_cell(index: int, source: str) -> tuple[CellSource | None, str | None]:
+    """The definitions of one code cell, or the reason the cell cannot be used."""
+    try:
+        tree = ast.parse(_without_magics(source))
+    except SyntaxError as error:
+        return None, (f"Cell {index} has a {type(error).__name__} on line {error.lineno}: "
+                      f"{error.msg}. Its definitions were skipped.")
+    kept = [node for node in tree.body if _is_definition(node)]
+    if not kept:
+        return None, None
+    return CellSource(index, _blank_out_dropped(source.splitlines(), tree.body, kept),
+                      [name for node in kept for name in _names_defined(node)]), None
+
+
+def _line_span(node: ast.stmt) -> range:
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return range(first, node.end_lineno + 1)
+
+
+def _blank_out_dropped(lines: list[str], body: list[ast.stmt], kept: list[ast.stmt]) -> str:
+    # Blank lines in place of dropped statements keep line numbers, so tracebacks point at the
+    # student's own lines. Statements sharing a line (`a = 1; train()`) need a rewrite instead.
+    kept_lines = {n for node in kept for n in _line_span(node)}
+    dropped_lines = {n for node in body if node not in kept for n in _line_span(node)}
+    if kept_lines & dropped_lines:
+        return ast.unparse(ast.Module(body=kept, type_ignores=[]))
+    return "\n".join("" if n in dropped_lines else _MAGIC.sub(r"\1pass", line)
+                     for n, line in enumerate(lines, start=1))
+
+
+def extract_definitions(nb: nbformat.NotebookNode) -> Extraction:
+    cells, problems = [], []
+    for index, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        kept, problem = extract_cell(index, cell.get("source", ""))
+        if kept is not None:
+            cells.append(kept)
+        if problem is not None:
+            problems.append(problem)
+    return Extraction(cells, problems)

@@ -1,0 +1,75 @@
+"""The pytest plugin that turns a spec's test outcomes into graded results.
+
+It provides the ``hw`` fixture (the submission's functions, run in the sandbox), starts each test's
+clock from its ``@check`` time limit, and records points from how each test ended.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from autograder.results import TestResult
+from autograder.sandbox import Sandbox, Submission, SubmissionError
+from autograder.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+
+
+class GradingPlugin:
+    def __init__(self, sandbox: Sandbox | None, unusable_reason: str | None = None):
+        self.sandbox = sandbox
+        self.unusable_reason = unusable_reason   # the notebook could not be read at all
+        self.results: list[TestResult] = []
+        self.internal_errors: list[str] = []
+        self.collection_errors: list[str] = []
+
+    @pytest.fixture(scope="session")
+    def hw(self):
+        if self.sandbox is None:
+            raise SubmissionError(self.unusable_reason or "No submission was given.")
+        return Submission(self.sandbox)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item):
+        info = check_info(item.function)
+        take_notes()
+        if self.sandbox is not None and info is not None:
+            self.sandbox.deadline = time.monotonic() + info.timeout
+        try:
+            yield
+        finally:
+            if self.sandbox is not None:
+                self.sandbox.deadline = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        yield
+        if call.when == "teardown" or (call.when == "setup" and call.excinfo is None):
+            return
+        info = check_info(item.function)
+        if info is None:
+            return
+        score, message = self._score(item, info, call.excinfo)
+        message = "\n".join(take_notes() + ([message] if message else []))
+        self.results.append(TestResult(info.number, title(item.function), score, info.points,
+                                       message, info.visibility))
+
+    def _score(self, item, info, excinfo) -> tuple[float, str]:
+        if excinfo is None:
+            return info.points, ""
+        error = excinfo.value
+        if isinstance(error, PartialCredit):
+            return round(info.points * error.fraction, 6), str(error)
+        if isinstance(error, (CheckFailed, SubmissionError)):
+            return 0.0, str(error)
+        if excinfo.errisinstance(pytest.skip.Exception):
+            return 0.0, f"Not graded here: {error.msg}"
+        if isinstance(error, AssertionError):
+            return 0.0, str(error).split("\nassert ")[0]
+        self.internal_errors.append(f"{item.nodeid}: {type(error).__name__}: {error}")
+        return 0.0, (f"The grader could not finish this check ({type(error).__name__}: {error}). "
+                     "Usually this means a function returned a value of an unexpected type or "
+                     "shape; if yours looks right, tell your instructor.")
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            self.collection_errors.append(str(report.longrepr))

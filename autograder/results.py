@@ -1,0 +1,83 @@
+"""Outcomes of a grading run, as Gradescope's results.json and as a table for people."""
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class TestResult:
+    number: str
+    name: str
+    score: float
+    max_score: float
+    output: str
+    visibility: str = "visible"
+
+    @property
+    def status(self) -> str:
+        return "passed" if self.score >= self.max_score else "failed"
+
+
+@dataclass
+class GradingResult:
+    homework: str
+    tests: list[TestResult] = field(default_factory=list)
+    execution_time: float = 0.0
+    notes: list[str] = field(default_factory=list)      # e.g. cells that could not be used
+    internal_errors: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return round(sum(t.score for t in self.tests), 6)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(t.max_score for t in self.tests), 6)
+
+    def to_gradescope(self) -> dict:
+        summary = [f"{self.homework}: {self.score:g} / {self.max_score:g} points "
+                   f"(graded in {self.execution_time:.1f} s)."] + self.notes
+        return {
+            "score": self.score,
+            "execution_time": round(self.execution_time, 3),
+            "output": "\n".join(summary),
+            "visibility": "visible",
+            "stdout_visibility": "hidden",
+            "tests": [{"name": f"{t.number} {t.name}", "number": t.number, "score": round(t.score, 6),
+                       "max_score": t.max_score, "status": t.status, "output": t.output,
+                       "visibility": t.visibility} for t in self.tests],
+        }
+
+    def write_json(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.to_gradescope(), indent=2, allow_nan=False))
+        tmp.replace(path)
+
+    def table(self, width: int | None = None) -> str:
+        width = width or max(100, min(160, shutil.get_terminal_size((120, 20)).columns))
+        name_width = min(52, max(len(f"{t.number} {t.name}") for t in self.tests) if self.tests else 10)
+        message_width = max(30, width - name_width - 20)
+        lines = [f"{'test':<{name_width}}  {'points':>6}  {'max':>4}  message",
+                 "-" * width]
+        for t in self.tests:
+            label = f"{t.number} {t.name}"
+            label = label if len(label) <= name_width else label[:name_width - 1] + "…"
+            hidden = "" if t.visibility == "visible" else " [hidden]"
+            first, *rest = (t.output or ("ok" if t.status == "passed" else "")).splitlines() or [""]
+            wrapped = textwrap.wrap(first + hidden, message_width) or [""]
+            lines.append(f"{label:<{name_width}}  {t.score:>6.2f}  {t.max_score:>4g}  {wrapped[0]}")
+            lines += [" " * (name_width + 16) + more for more in wrapped[1:]]
+        lines += ["-" * width, f"{'total':<{name_width}}  {self.score:>6.2f}  {self.max_score:>4g}  "
+                  f"graded in {self.execution_time:.1f} s"]
+        lines += self.notes
+        return "\n".join(lines)
+
+
+def as_dict(result: GradingResult) -> dict:
+    return asdict(result)

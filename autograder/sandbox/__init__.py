@@ -1,0 +1,8 @@
+"""Student code runs in a child process; checks run in the grader on the plain values it returns."""
+from autograder.sandbox.parent import (LocalSubmission, Limits, MissingFunction, Sandbox,
+                                       StudentException, Submission, SubmissionCrashed,
+                                       SubmissionError, SubmissionTimeout)
+from autograder.sandbox.wire import Opaque
+
+__all__ = ["LocalSubmission", "Limits", "MissingFunction", "Opaque", "Sandbox", "StudentException",
+           "Submission", "SubmissionCrashed", "SubmissionError", "SubmissionTimeout"]

@@ -1,0 +1,153 @@
+"""The student's side of the sandbox: a fresh interpreter holding the submission's definitions.
+
+It is started by ``Sandbox`` with ``python -I`` and talks only over the socket it is handed.
+It sets its own resource limits before it runs any student code.
+"""
+from __future__ import annotations
+
+import io
+import linecache
+import os
+import resource
+import socket
+import sys
+import traceback
+import types
+
+from autograder.sandbox import wire
+
+OUTPUT_LIMIT = 4000
+
+
+class CappedOutput(io.TextIOBase):
+    """Collects what student code prints, keeping at most OUTPUT_LIMIT characters."""
+
+    def __init__(self):
+        self.parts, self.size, self.dropped = [], 0, 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = OUTPUT_LIMIT - self.size
+        if room > 0:
+            self.parts.append(text[:room])
+            self.size += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        if self.dropped:
+            text += f"\n... ({self.dropped} more characters not shown)"
+        self.parts, self.size, self.dropped = [], 0, 0
+        return text
+
+
+def _limit_resources(memory_bytes: int, file_bytes: int) -> None:
+    for limit, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes),
+                         (resource.RLIMIT_CORE, 0)):
+        if value:
+            try:
+                resource.setrlimit(limit, (value, value))
+            except (ValueError, OSError):
+                pass
+
+
+def _student_traceback(error: BaseException) -> str:
+    # Only frames from the notebook's cells: the student needs theirs, not ours.
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename.startswith("<cell")]
+    lines = traceback.format_list(frames[-6:])
+    return "".join(lines) + "".join(traceback.format_exception_only(type(error), error))
+
+
+class Child:
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.module = types.ModuleType("submission")
+        self.module.__dict__["__builtins__"] = __builtins__
+        sys.modules["submission"] = self.module
+        self.output = CappedOutput()
+
+    def load(self, cells: list[dict]) -> dict:
+        """Run each cell's definitions in order; a failing cell costs only its own names."""
+        problems = []
+        for cell in cells:
+            filename = f"<cell {cell['index']}>"
+            linecache.cache[filename] = (len(cell["source"]), None,
+                                         cell["source"].splitlines(True), filename)
+            try:
+                exec(compile(cell["source"], filename, "exec"), self.module.__dict__)
+            except BaseException as error:  # SystemExit too: the student must not end the child
+                problems.append(f"Cell {cell['index']} raised {type(error).__name__} while its "
+                                f"definitions ran:\n{_student_traceback(error)}")
+        defined = sorted(name for name, value in self.module.__dict__.items()
+                         if not name.startswith("__"))
+        return {"op": "loaded", "defined": defined, "problems": problems,
+                "output": self.output.take()}
+
+    def call_back(self, callback_id: int):
+        def remote(*args, **kwargs):
+            buffers: list[bytes] = []
+            wire.send(self.sock, {"op": "callback", "id": callback_id,
+                                  "args": wire.encode(list(args), buffers),
+                                  "kwargs": wire.encode(kwargs, buffers)}, buffers)
+            header, reply = wire.recv(self.sock)
+            if header.get("op") == "callback_error":
+                raise RuntimeError(header.get("message", "the grader's function failed"))
+            return wire.decode(header["value"], reply)
+        return remote
+
+    def call(self, name: str, args, kwargs) -> tuple[dict, list[bytes]]:
+        buffers: list[bytes] = []
+        try:
+            function = self.module.__dict__[name]
+            value = function(*args, **kwargs)
+            header = {"op": "result", "value": wire.encode(value, buffers)}
+        except BaseException as error:
+            buffers = []
+            header = {"op": "raised", "type": type(error).__name__,
+                      "message": _safe_str(error)[:2000], "traceback": _student_traceback(error)}
+        header["output"] = self.output.take()
+        return header, buffers
+
+    def serve(self) -> None:
+        while True:
+            header, buffers = wire.recv(self.sock)
+            op = header.get("op")
+            sys.stdout = sys.stderr = self.output
+            try:
+                if op == "load":
+                    wire.send(self.sock, self.load(header["cells"]))
+                elif op == "call":
+                    args = wire.decode(header["args"], buffers, self.call_back)
+                    kwargs = wire.decode(header["kwargs"], buffers, self.call_back)
+                    reply, out = self.call(header["name"], args, kwargs)
+                    wire.send(self.sock, reply, out)
+                elif op == "exit":
+                    return
+            finally:
+                sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+
+def _safe_str(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:
+        return f"<{type(error).__name__} with an unprintable message>"
+
+
+def main() -> None:
+    fd, memory_bytes, file_bytes = (int(arg) for arg in sys.argv[1:4])
+    sock = socket.socket(fileno=fd)
+    _limit_resources(memory_bytes, file_bytes)
+    os.environ.pop("TML_GRADER_SECRET", None)
+    try:
+        Child(sock).serve()
+    except wire.WireError:
+        pass
+
+
+if __name__ == "__main__":
+    main()

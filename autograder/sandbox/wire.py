@@ -1,0 +1,152 @@
+"""The message format between the grader and the student's child process.
+
+Pickle is never used: unpickling data from student code would run student code in the grader.
+A message is a JSON header plus raw array buffers. Only plain data crosses: numbers, strings,
+lists, tuples, dicts, and numeric numpy arrays (torch tensors arrive as numpy arrays). Anything
+else arrives as an ``Opaque`` placeholder that names its type, so a check can say what came back.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_MESSAGE_BYTES = 1 << 30
+_ALLOWED_DTYPE_KINDS = "biufc"
+_LENGTH = struct.Struct("!Q")
+
+
+class WireError(RuntimeError):
+    """The other side sent something that is not a valid message, or hung up."""
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """A value the child could not send as plain data, e.g. a model object or a generator."""
+    type_name: str
+    summary: str
+
+    def __repr__(self) -> str:
+        return f"<{self.type_name}: {self.summary}>"
+
+
+@dataclass(frozen=True)
+class Callback:
+    """A grader-side function passed into a student call; the child calls it back by id."""
+    id: int
+
+
+def _torch_to_numpy(value):
+    return value.detach().cpu().resolve_conj().resolve_neg().numpy()
+
+
+def encode(value, buffers: list[bytes], callbacks: dict | None = None, depth: int = 0):
+    """Turn ``value`` into JSON-able data, appending array bytes to ``buffers``."""
+    if depth > 50:
+        return _opaque(value, "nested too deeply")
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if type(value) in (int, float):
+        return {"t": "float", "v": repr(value)} if type(value) is float else (
+            value if abs(value) < 2**63 else {"t": "bigint", "v": str(value)})
+    if isinstance(value, np.ndarray) or isinstance(value, np.generic):
+        return _encode_array(value, buffers)
+    if type(value).__module__.startswith("torch") and type(value).__name__ in ("Tensor", "Parameter"):
+        return _encode_array(_torch_to_numpy(value), buffers, torch=True)
+    if type(value) in (list, tuple):
+        return {"t": type(value).__name__,
+                "v": [encode(item, buffers, callbacks, depth + 1) for item in value]}
+    if type(value) is dict and all(type(key) is str for key in value):
+        return {"t": "dict", "v": [[key, encode(item, buffers, callbacks, depth + 1)]
+                                   for key, item in value.items()]}
+    if callbacks is not None and callable(value):
+        callbacks[len(callbacks)] = value
+        return {"t": "callback", "v": len(callbacks) - 1}
+    return _opaque(value)
+
+
+def _opaque(value, summary: str | None = None):
+    kind = type(value)
+    try:
+        summary = summary or object.__repr__(value)
+    except Exception:
+        summary = "?"
+    return {"t": "opaque", "type": f"{kind.__module__}.{kind.__qualname__}", "v": summary[:200]}
+
+
+def _encode_array(value, buffers: list[bytes], torch: bool = False):
+    array = np.asarray(value) if isinstance(value, np.generic) else value.view(np.ndarray)
+    if array.dtype.kind not in _ALLOWED_DTYPE_KINDS:
+        return _opaque(value, f"array of dtype {array.dtype}")
+    buffers.append(np.ascontiguousarray(array).tobytes())
+    return {"t": "nd", "dtype": array.dtype.str, "shape": list(array.shape),
+            "b": len(buffers) - 1, "scalar": isinstance(value, np.generic), "torch": torch}
+
+
+def decode(data, buffers: list[bytes], make_callback=None):
+    """Rebuild a value from ``encode``'s output. Never executes anything from the data."""
+    if not isinstance(data, dict):
+        return data
+    tag, payload = data.get("t"), data.get("v")
+    if tag == "float":
+        return float(payload)
+    if tag == "bigint":
+        return int(payload)
+    if tag in ("list", "tuple"):
+        items = [decode(item, buffers, make_callback) for item in payload]
+        return items if tag == "list" else tuple(items)
+    if tag == "dict":
+        return {str(key): decode(item, buffers, make_callback) for key, item in payload}
+    if tag == "nd":
+        dtype = np.dtype(data["dtype"])
+        if dtype.kind not in _ALLOWED_DTYPE_KINDS:
+            raise WireError(f"refused dtype {dtype}")
+        array = np.frombuffer(buffers[data["b"]], dtype=dtype).reshape(data["shape"]).copy()
+        return array[()] if data.get("scalar") else array
+    if tag == "callback" and make_callback is not None:
+        return make_callback(int(payload))
+    if tag == "opaque":
+        return Opaque(str(data.get("type")), str(payload))
+    raise WireError(f"unknown value tag {tag!r}")
+
+
+def send(sock: socket.socket, header: dict, buffers: list[bytes] = ()) -> None:
+    head = json.dumps({**header, "nbuf": len(buffers)}).encode()
+    parts = [_LENGTH.pack(len(head)), head]
+    for buffer in buffers:
+        parts += [_LENGTH.pack(len(buffer)), buffer]
+    sock.sendall(b"".join(parts))
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    if size > MAX_MESSAGE_BYTES:
+        raise WireError(f"message of {size} bytes is over the {MAX_MESSAGE_BYTES} byte limit")
+    chunks, remaining = [], size
+    while remaining:
+        chunk = sock.recv(min(remaining, 1 << 22))
+        if not chunk:
+            raise WireError("the other side hung up")
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv(sock: socket.socket) -> tuple[dict, list[bytes]]:
+    (size,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
+    try:
+        header = json.loads(_recv_exact(sock, size))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise WireError(f"malformed message: {error}")
+    if not isinstance(header, dict) or not isinstance(header.get("nbuf"), int):
+        raise WireError("malformed message header")
+    total, buffers = size, []
+    for _ in range(header["nbuf"]):
+        (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
+        total += length
+        if total > MAX_MESSAGE_BYTES:
+            raise WireError("message over the size limit")
+        buffers.append(_recv_exact(sock, length))
+    return header, buffers

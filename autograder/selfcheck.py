@@ -1,0 +1,47 @@
+"""The notebook's check cells: run a part's public checks on the notebook's own functions.
+
+    selfcheck("hw1", "1.1", globals())
+
+These are the very tests the grader runs (hidden ones excepted), called directly in the
+notebook's process, so what passes here passes there.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+
+from autograder.sandbox import LocalSubmission, SubmissionError
+from autograder.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+
+
+def public_checks(homework: str, part: str):
+    module = importlib.import_module(f"autograder.homeworks.{homework}")
+    for name, function in inspect.getmembers(module, inspect.isfunction):
+        info = check_info(function)
+        if name.startswith("test_") and info and info.visibility == "visible" and \
+                (info.number == part or info.number.startswith(part + ".")):
+            yield function, info
+
+
+def selfcheck(homework: str, part: str, namespace: dict) -> bool:
+    """Print ✓ or ✗ with a message for each public check of ``part``; True if all passed."""
+    submission, all_passed = LocalSubmission(namespace), True
+    checks = sorted(public_checks(homework, part), key=lambda pair: pair[0].__code__.co_firstlineno)
+    for function, info in checks:
+        take_notes()
+        try:
+            function(submission)
+            mark, message = "✓", ""
+        except PartialCredit as partial:
+            mark, message = "~", str(partial)
+            all_passed = False
+        except (CheckFailed, SubmissionError) as failure:
+            mark, message = "✗", str(failure)
+            all_passed = False
+        message = "\n".join(take_notes() + ([message] if message else []))
+        print(f"{mark} [{info.points:g} pt] {title(function)}")
+        for line in message.splitlines():
+            print(f"    {line}")
+    if not checks:
+        print(f"No public checks for part {part} of {homework}.")
+    return all_passed

@@ -1,0 +1,74 @@
+"""What a homework spec is made of: checks declared with their points, beside the test.
+
+A homework spec is a pytest module of ``test_*`` functions taking the fixture ``hw``, the student's
+functions. Each carries ``@check(number, points, ...)``, so the spec reads as a table of contents
+that an instructor can re-weight without reading the engine::
+
+    @check("1.1", points=2, timeout=20)
+    def test_backward_matches_finite_differences(hw):
+        '''backward: gradients match centred finite differences'''
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
+HIDDEN = "after_published"
+
+
+class CheckFailed(AssertionError):
+    """A check found the student's answer wrong; the message says what and where to look."""
+
+
+class PartialCredit(Exception):
+    """End a test with a fraction of its points, e.g. a correct inversion that used extra queries."""
+
+    def __init__(self, fraction: float, message: str):
+        super().__init__(message)
+        self.fraction = min(1.0, max(0.0, float(fraction)))
+
+
+_notes: list[str] = []
+
+
+def note(text: str) -> None:
+    """Add a line to the current test's output, e.g. a measured figure, pass or fail."""
+    _notes.append(text)
+
+
+def take_notes() -> list[str]:
+    taken = list(_notes)
+    _notes.clear()
+    return taken
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    number: str
+    points: float
+    visibility: str
+    timeout: float
+
+
+def check(number: str, points: float, *, hidden: bool = False, visibility: str | None = None,
+          timeout: float = 30.0):
+    """Declare a test's section number, points, visibility and time limit (seconds)."""
+    chosen = visibility or (HIDDEN if hidden else "visible")
+    if chosen not in VISIBILITIES:
+        raise ValueError(f"visibility must be one of {VISIBILITIES}, not {chosen!r}")
+    return pytest.mark.check(CheckInfo(number, float(points), chosen, float(timeout)))
+
+
+def check_info(function) -> CheckInfo | None:
+    for mark in getattr(function, "pytestmark", []):
+        if mark.name == "check":
+            return mark.args[0]
+    return None
+
+
+def title(function) -> str:
+    """A test's name for students: its docstring's first line, else its function name."""
+    doc = (function.__doc__ or "").strip()
+    return doc.splitlines()[0] if doc else function.__name__.removeprefix("test_").replace("_", " ")
