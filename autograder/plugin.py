@@ -22,6 +22,9 @@ class GradingPlugin:
         self.internal_errors: list[str] = []
         self.collection_errors: list[str] = []
 
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "check: points, visibility and time limit of a check")
+
     @pytest.fixture(scope="session")
     def hw(self):
         if self.sandbox is None:

@@ -12,14 +12,14 @@ def lp_sizes(delta: np.ndarray, zero_tol: float = 1e-12) -> dict[str, float]:
 
 
 def min_l2_targeted_linear(W: np.ndarray, b: np.ndarray, x: np.ndarray, target: int,
-                           lower: float = 0.0, upper: float = 1.0) -> tuple[np.ndarray, float]:
+                           lower: float = 0.0, upper: float = 1.0) -> tuple[np.ndarray, float] | None:
     """The exact minimal-L2 perturbation making ``target`` a top class of the linear model.
 
     Solves  min ||d||^2  s.t.  (W_t - W_i)·(x + d) + b_t - b_i >= 0 for all i != t,
     lower <= x + d <= upper,  through its dual: one multiplier per competing class, so the
     problem has C - 1 variables whatever D is. For fixed multipliers lam the box-constrained
     minimiser is d(lam) = clip(A^T lam / 2, lower - x, upper - x). Returns (d, duality_gap); a gap
-    near zero certifies the optimum.
+    near zero certifies the optimum, or None when no point of the box makes ``target`` win.
     """
     others = [i for i in range(W.shape[1]) if i != target]
     A = (W[:, [target]] - W[:, others]).T                      # (C-1, D)
@@ -38,7 +38,8 @@ def min_l2_targeted_linear(W: np.ndarray, b: np.ndarray, x: np.ndarray, target: 
                       bounds=[(0, None)] * len(others), options={"maxiter": 1000, "ftol": 1e-15,
                                                                   "gtol": 1e-12})
     d = primal(result.x)
-    # Lift onto the feasible set: scaling towards a strictly feasible point (the box corner that
-    # helps most) is not needed for the bound; a small violation only means a tiny extra gap.
-    gap = float(d @ d - (-result.fun))
-    return d, gap
+    dual_value = -result.fun
+    # Every feasible d has ||d||^2 <= ||hi - lo||^2, so a larger dual value certifies infeasibility.
+    if dual_value > np.sum(np.maximum(np.abs(lo), np.abs(hi)) ** 2) + 1e-9:
+        return None
+    return d, float(d @ d - dual_value)

@@ -1,0 +1,40 @@
+# Two commands do everything, set-up included:  make grade  and  make test.
+#   make grade                              grade the HW1 reference solution, print the table
+#   make grade HW=hw1 SUBMISSION=nb.ipynb   grade any submission (RESULTS=path writes results.json)
+#   make test                               run the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+HW ?= hw1
+SUBMISSION ?=
+RESULTS ?=
+# The offline MNIST/CIFAR-10 copies, when this checkout sits beside them (see data/README.md).
+ifneq ($(wildcard ../shared/data/mnist.npz),)
+export TML_DATA_DIR ?= $(abspath ../shared/data)
+endif
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+.PHONY: install grade test release bench zips
+install: $(VENV)/.installed
+
+grade: $(VENV)/.installed
+	$(PY) -m autograder grade $(HW) $(SUBMISSION) $(if $(RESULTS),--results $(RESULTS))
+
+test: $(VENV)/.installed
+	$(PY) -m pytest tests -q
+
+release: $(VENV)/.installed
+	$(PY) -m autograder release
+
+zips: $(VENV)/.installed
+	$(PY) -m autograder gradescope hw1 -o build/hw1_autograder.zip
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/grading_speed.py

@@ -1,0 +1,69 @@
+"""The shared checks agree with independent computations."""
+import numpy as np
+import pytest
+from scipy.optimize import linprog, minimize
+
+from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
+from autograder.checks.attribution import completeness_error
+from autograder.checks.numeric import as_array, numerical_gradient, rel_error
+from autograder.spec import CheckFailed
+
+
+def test_numerical_gradient_of_a_quadratic():
+    A = np.random.default_rng(0).normal(size=(4, 4))
+    x = np.random.default_rng(1).normal(size=4)
+    assert rel_error(numerical_gradient(lambda v: v @ A @ v, x), (A + A.T) @ x) < 1e-8
+
+
+def test_rel_error_is_symmetric_and_zero_on_equal():
+    assert rel_error([1.0, 2.0], [1.0, 2.0]) == 0.0
+    assert rel_error([1.0], [1.1]) == rel_error([1.1], [1.0])
+
+
+def test_as_array_messages():
+    with pytest.raises(CheckFailed, match="forget a `return`"):
+        as_array(None, "dW")
+    with pytest.raises(CheckFailed, match="shape"):
+        as_array(np.zeros(3), "db", shape=(4,))
+    with pytest.raises(CheckFailed, match="NaN"):
+        as_array([np.nan], "loss")
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_min_l2_attack_matches_a_general_solver(seed):
+    rng = np.random.default_rng(seed)
+    D, C = 12, 4
+    W, b, x = rng.normal(size=(D, C)), rng.normal(size=C), rng.uniform(size=D)
+    target = int(np.argmin(x @ W + b))
+    others = [i for i in range(C) if i != target]
+    solved = min_l2_targeted_linear(W, b, x, target)
+    constraints = [{"type": "ineq", "fun": lambda v, i=i: (W[:, target] - W[:, i]) @ (x + v) + b[target] - b[i]}
+                   for i in range(C) if i != target]
+    slsqp = minimize(lambda v: v @ v, np.zeros(D), jac=lambda v: 2 * v, method="SLSQP",
+                     constraints=constraints, bounds=list(zip(-x, 1 - x)), options={"ftol": 1e-12,
+                                                                                    "maxiter": 500})
+    feasible = linprog(np.zeros(D), A_ub=-(W[:, [target]] - W[:, others]).T,
+                       b_ub=(W[:, [target]] - W[:, others]).T @ x + b[target] - b[others],
+                       bounds=list(zip(-x, 1 - x))).status == 0
+    if not feasible:   # no point of the box makes the target win: the solver must say so
+        assert solved is None
+        return
+    d, gap = solved
+    assert min(c["fun"](slsqp.x) for c in constraints) > -1e-6      # SLSQP found a feasible point
+    assert abs(gap) < 1e-8
+    assert np.linalg.norm(d) == pytest.approx(np.linalg.norm(slsqp.x), rel=1e-4)
+    scores = (x + d) @ W + b
+    assert scores[target] >= scores.max() - 1e-6
+
+
+def test_min_l2_attack_is_zero_when_already_target():
+    W, b, x = np.eye(3), np.zeros(3), np.array([0.9, 0.1, 0.0])
+    d, _ = min_l2_targeted_linear(W, b, x, 0)
+    assert np.linalg.norm(d) == 0
+
+
+def test_completeness_error_and_sizes():
+    w, x, base = np.array([1.0, -2.0]), np.array([0.5, 0.5]), np.zeros(2)
+    assert completeness_error(w, x, base, w @ x, 0.0) == 0.0
+    assert completeness_error(w * x, x, base, w @ x, 0.0) > 0.1
+    assert lp_sizes(np.array([0.0, 3.0, -4.0])) == {"L0": 2.0, "L1": 7.0, "L2": 5.0, "Linf": 4.0}

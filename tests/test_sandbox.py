@@ -1,0 +1,101 @@
+"""Student code runs in a child process: faults cost only the call that hit them."""
+import time
+
+import numpy as np
+import pytest
+
+from autograder.grade import prepare
+from autograder.sandbox import (MissingFunction, StudentException, Submission, SubmissionCrashed,
+                                SubmissionTimeout)
+
+SOURCE = '''
+import numpy as np
+import os
+
+def double(x):
+    print("hello from the student")
+    return x * 2
+
+def ask(query, D):
+    return query(np.eye(D))
+
+def spin():
+    while True:
+        pass
+
+def leave():
+    os._exit(3)
+
+def todo():
+    raise NotImplementedError()
+
+def uses_global():
+    return X_train
+
+def exits():
+    raise SystemExit(1)
+'''
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    from conftest import write_notebook
+    path = write_notebook(tmp_path_factory.mktemp("nb") / "s.ipynb", SOURCE, "double(3)\nspin()")
+    box, problems = prepare(path)
+    assert problems == []
+    yield box
+    box.close()
+
+
+def call(box, name, *args, seconds=20):
+    box.deadline = time.monotonic() + seconds
+    try:
+        return getattr(Submission(box), name)(*args)
+    finally:
+        box.deadline = None
+
+
+def test_values_cross_both_ways(sandbox):
+    np.testing.assert_array_equal(call(sandbox, "double", np.arange(3)), [0, 2, 4])
+
+
+def test_grader_callbacks_run_in_the_grader(sandbox):
+    seen = []
+
+    def query(rows):
+        seen.append(rows.shape)
+        return rows.sum(axis=1)
+    np.testing.assert_array_equal(call(sandbox, "ask", query, 4), np.ones(4))
+    assert seen == [(4, 4)]
+
+
+def test_hang_times_out_and_the_next_call_works(sandbox):
+    with pytest.raises(SubmissionTimeout, match="infinite loop"):
+        call(sandbox, "spin", seconds=1)
+    assert call(sandbox, "double", 2) == 4
+
+
+def test_exiting_the_process_is_reported_and_recovered(sandbox):
+    with pytest.raises(SubmissionCrashed, match="exit code 3"):
+        call(sandbox, "leave")
+    assert call(sandbox, "double", 5) == 10
+
+
+@pytest.mark.parametrize("name, message", [
+    ("todo", "not implemented yet"),
+    ("uses_global", "not top-level work"),
+    ("exits", "raised SystemExit"),
+])
+def test_student_exceptions_carry_a_readable_message(sandbox, name, message):
+    with pytest.raises(StudentException, match=message):
+        call(sandbox, name)
+
+
+def test_missing_function_names_itself(sandbox):
+    with pytest.raises(MissingFunction, match="`softmax` is not defined"):
+        call(sandbox, "softmax")
+
+
+def test_top_level_work_never_ran(sandbox):
+    # `spin()` sits at top level in the notebook: had it run, loading would have hung.
+    assert "spin" in sandbox.defined and sandbox.load_problems == []

@@ -1,0 +1,57 @@
+"""Only plain data crosses the process boundary, and it round-trips exactly."""
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from autograder.sandbox.wire import Opaque, WireError, decode, encode
+
+
+def round_trip(value):
+    buffers = []
+    return decode(encode(value, buffers), buffers)
+
+
+@given(hnp.arrays(dtype=st.sampled_from([np.float64, np.float32, np.int64, np.uint8, np.bool_]),
+                  shape=hnp.array_shapes(min_dims=0, max_dims=3, max_side=5)))
+def test_arrays_round_trip_with_dtype_and_shape(array):
+    back = round_trip(array)
+    assert back.dtype == array.dtype and back.shape == array.shape
+    np.testing.assert_array_equal(back, array)
+
+
+def test_containers_scalars_and_special_floats():
+    value = {"a": [1, 2.5, float("nan"), float("inf")], "b": (None, True, "x"), "c": 2**70}
+    back = round_trip(value)
+    assert back["b"] == (None, True, "x") and back["c"] == 2**70
+    assert back["a"][:2] == [1, 2.5] and np.isnan(back["a"][2]) and back["a"][3] == np.inf
+
+
+def test_numpy_scalar_keeps_its_type():
+    assert type(round_trip(np.float32(1.5))) is np.float32
+
+
+def test_torch_tensor_arrives_as_numpy():
+    back = round_trip(torch.arange(3.0, requires_grad=True) * 2)
+    assert isinstance(back, np.ndarray) and back.tolist() == [0.0, 2.0, 4.0]
+
+
+class LyingArray:
+    def __array__(self, *args, **kwargs):
+        return np.ones(3)
+
+    def __eq__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("value", [object(), LyingArray(), np.array([object()]), lambda: 1,
+                                   type("MyList", (list,), {})([1])])
+def test_other_objects_arrive_as_opaque_placeholders(value):
+    assert isinstance(round_trip(value), Opaque)
+
+
+def test_refuses_object_dtype_on_decode():
+    with pytest.raises(WireError):
+        decode({"t": "nd", "dtype": "|O", "shape": [1], "b": 0}, [b"\x00" * 8])
