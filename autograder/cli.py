@@ -18,7 +18,7 @@ def _grade(args) -> int:
     homework = homeworks.get(args.homework)
     submission = Path(args.submission) if args.submission else homework.solution
     try:
-        result = grade(homework.id, submission)
+        result = grade(homework.id, submission, parts=args.part)
     except GraderError as error:
         print(f"grader error: {error}", file=sys.stderr)
         return 2
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("homework", nargs="?", default="hw1", help="homework id (default hw1)")
     grade.add_argument("submission", nargs="?", help="the .ipynb to grade (default: the reference solution)")
     grade.add_argument("--results", help="also write Gradescope's results.json here")
+    grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
     grade.set_defaults(run=_grade)
 
     release = commands.add_parser("release", help="make student notebooks from the solutions")

@@ -26,15 +26,17 @@ def prepare(submission: str | Path, limits: Limits | None = None) -> tuple[Sandb
     return Sandbox(extraction, limits or Limits()), extraction.problems
 
 
-def grade(homework_id: str, submission: str | Path, limits: Limits | None = None) -> GradingResult:
+def grade(homework_id: str, submission: str | Path, limits: Limits | None = None,
+          parts: list[str] | None = None) -> GradingResult:
+    """Grade ``submission`` against the homework's spec (only ``parts`` sections, if given)."""
     homework = homeworks.get(homework_id)
     began = time.monotonic()
     sandbox, notes = prepare(submission, limits)
-    plugin = GradingPlugin(sandbox, notes[0] if sandbox is None else None)
+    plugin = GradingPlugin(sandbox, notes[0] if sandbox is None else None, parts)
     try:
         exit_code = pytest.main(
             [str(homework.spec), "-p", "no:cacheprovider", "-p", "no:terminal",
-             "--import-mode=importlib", "-o", "python_files=*.py", "-W", "ignore"],
+             "--import-mode=importlib", "--assert=plain", "-W", "ignore"],
             plugins=[plugin])
     finally:
         if sandbox is not None:

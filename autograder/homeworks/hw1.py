@@ -154,8 +154,8 @@ def _require_accuracy(measured: float, what: str, hint: str):
 def test_sgd_reaches_accuracy_bar(hw):
     """sgd: trained weights reach the accuracy bar"""
     data = grading_digits()
-    pair = hw.sgd(data.x_train, data.y_train, epochs=5, lr=0.5, batch_size=128, seed=0)
-    _require_accuracy(_accuracy_of(pair, "sgd"), "sgd(..., epochs=5, lr=0.5, batch_size=128)",
+    pair = hw.sgd(data.x_train, data.y_train, epochs=5, lr=0.1, batch_size=64, seed=0)
+    _require_accuracy(_accuracy_of(pair, "sgd"), "sgd(..., epochs=5, lr=0.1, batch_size=64)",
                       "Check that each step uses backward on the mini-batch and moves against "
                       "the gradient, and that batches cover the shuffled data.")
 

@@ -190,8 +190,9 @@ class Sandbox:
 
     def _missing_message(self, name: str) -> str:
         text = f"`{name}` is not defined in your notebook. Keep the name and signature given in the homework."
-        if self.load_problems:
-            text += "\nThese cells could not be used, which may be why:\n" + "\n".join(self.load_problems)
+        problems = self.extraction.problems + self.load_problems
+        if problems:
+            text += "\nThese cells could not be used, which may be why:\n" + "\n".join(problems)
         return text
 
 

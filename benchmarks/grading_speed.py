@@ -1,0 +1,88 @@
+"""Grading speed and memory: our grader against executing the whole notebook (nbgrader's way).
+
+    python benchmarks/grading_speed.py [--homework hw1] [--repeats 3] [--quick] [--with-cifar]
+
+For each homework it grades the reference solution with our grader (CIFAR-10 part excluded unless
+--with-cifar) and executes the whole solution notebook with nbclient, which is what
+`nbgrader autograde` does, in the same run. It prints medians of wall time, the peak RSS of the
+grader process and of the sandboxed child, and the ratio. --quick runs the notebook in its quick
+mode (TML_QUICK=1: small subsets), which understates what nbgrader would cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from autograder import homeworks  # noqa: E402
+
+MEASURE_GRADE = """
+import json, resource, sys, time
+from autograder.grade import grade
+began = time.monotonic()
+result = grade(sys.argv[1], sys.argv[2], parts=json.loads(sys.argv[3]))
+print(json.dumps({"seconds": time.monotonic() - began, "score": result.score,
+                  "max": result.max_score,
+                  "grader_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+MEASURE_NOTEBOOK = """
+import json, resource, sys, time
+import nbformat
+from nbclient import NotebookClient
+nb = nbformat.read(sys.argv[1], as_version=4)
+began = time.monotonic()
+NotebookClient(nb, timeout=3600, kernel_name="python3").execute()
+print(json.dumps({"seconds": time.monotonic() - began,
+                  "kernel_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run(script: str, *args: str, env: dict | None = None) -> dict:
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def parts_of(homework) -> list[str] | None:
+    text = homework.spec.read_text()
+    return sorted({line.split('"')[1].split(".")[0] for line in text.splitlines()
+                   if line.startswith("@check(")})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--homework", action="append")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--with-cifar", action="store_true")
+    args = parser.parse_args()
+    env = {"MPLBACKEND": "Agg", **({"TML_QUICK": "1"} if args.quick else {})}
+    for homework_id in args.homework or list(homeworks.HOMEWORKS):
+        homework = homeworks.get(homework_id)
+        parts = None if args.with_cifar else [p for p in parts_of(homework) if p != "3"]
+        grades = [run(MEASURE_GRADE, homework.id, str(homework.solution), json.dumps(parts))
+                  for _ in range(args.repeats)]
+        notebooks = [run(MEASURE_NOTEBOOK, str(homework.solution), env=env)
+                     for _ in range(args.repeats)]
+        ours = statistics.median(g["seconds"] for g in grades)
+        theirs = statistics.median(n["seconds"] for n in notebooks)
+        print(f"{homework.id}: graded parts {parts or 'all'} ({grades[0]['score']:g}/{grades[0]['max']:g})")
+        print(f"  our grader       median {ours:7.1f} s   peak RSS grader "
+              f"{statistics.median(g['grader_mb'] for g in grades):.0f} MB, child "
+              f"{statistics.median(g['child_mb'] for g in grades):.0f} MB")
+        print(f"  nbclient whole   median {theirs:7.1f} s   peak RSS kernel "
+              f"{statistics.median(n['kernel_mb'] for n in notebooks):.0f} MB"
+              f"{'   (quick mode)' if args.quick else ''}")
+        print(f"  ratio            {theirs / ours:7.1f}×   over {args.repeats} runs each")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""The command line: results.json in Gradescope's format, a table, and honest exit codes."""
+import json
+import subprocess
+import sys
+
+import jsonschema
+from conftest import REPO
+
+from autograder.grade import grade
+
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+SOFTMAX_ONLY = '''
+import numpy as np
+
+def softmax(Z):
+    Z = Z - Z.max(axis=1, keepdims=True)
+    return np.exp(Z) / np.exp(Z).sum(axis=1, keepdims=True)
+'''
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "autograder", *args], capture_output=True,
+                          text=True, cwd=REPO, timeout=300)
+
+
+def test_grade_writes_results_and_a_table(notebook, tmp_path):
+    submission = notebook(SOFTMAX_ONLY, "print('top-level work is not run')")
+    done = cli("grade", "hw1", str(submission), "--results", str(tmp_path / "r.json"), "--part", "1.1")
+    assert done.returncode == 0, done.stderr
+    results = json.loads((tmp_path / "r.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    by_name = {t["name"]: t for t in results["tests"]}
+    assert by_name["1.1 softmax: rows match scipy.special.softmax"]["status"] == "passed"
+    assert "`backward` is not defined" in by_name["1.1 backward: gradients match centred "
+                                                  "finite differences"]["output"]
+    assert results["score"] == 2.0          # the two softmax checks, 1 point each
+    assert "total" in done.stdout and "softmax" in done.stdout
+
+
+def test_unreadable_notebook_scores_zero_with_the_reason(tmp_path):
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{ this is not json")
+    result = grade("hw1", bad, parts=["2.1"])
+    assert result.score == 0 and len(result.tests) == 3
+    assert all("not valid notebook JSON" in t.output for t in result.tests)
+
+
+def test_syntax_error_costs_only_that_cell(notebook):
+    submission = notebook(SOFTMAX_ONLY, "def explain(W, b, x, c):\n    return x *\n")
+    result = grade("hw1", submission, parts=["1.1", "2.1"])
+    scores = {t.name: t.score for t in result.tests}
+    assert scores["softmax: rows match scipy.special.softmax"] == 1
+    explain = [t for t in result.tests if t.name.startswith("explain")][0]
+    assert "Cell 2 has a SyntaxError on line 2" in explain.output
+    assert any("SyntaxError" in note for note in result.notes)
+
+
+def test_grader_errors_exit_nonzero(notebook):
+    done = cli("grade", "hw1", str(notebook(SOFTMAX_ONLY)), "--part", "9.9")
+    assert done.returncode != 0 and "grader error" in done.stderr

@@ -1,0 +1,177 @@
+"""HW1 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+lose exactly the points of the checks they should fail."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import jsonschema
+import nbformat
+import pytest
+from conftest import REPO, needs_mnist, replace_function
+from nbclient import NotebookClient
+
+from autograder import homeworks, release
+from autograder.gradescope import build_zip
+from autograder.grade import grade
+
+HW1 = homeworks.get("hw1")
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+NOT_CIFAR = ["1", "2"]   # the mutants below cannot affect part 3, which trains for 30 s on CPU
+
+
+@pytest.fixture(scope="module")
+def solution_result():
+    return grade("hw1", HW1.solution)
+
+
+def test_solution_scores_full_marks(solution_result):
+    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
+    assert failed == []
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.internal_errors == []
+    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
+
+
+def test_solution_has_public_and_hidden_checks_in_every_part(solution_result):
+    visibility = {(t.number, t.visibility) for t in solution_result.tests}
+    for part in ("1.1", "2.1", "2.2", "2.3"):
+        assert (part, "visible") in visibility and (part, "after_published") in visibility
+
+
+def test_cpu_cifar_run_is_labelled(solution_result):
+    (cifar,) = [t for t in solution_result.tests if t.number == "3"]
+    if "cuda" not in cifar.output.lower() or "CPU run" in cifar.output:
+        assert "CPU run" in cifar.output and "the GPU criterion was not evaluated" in cifar.output
+
+
+def test_student_notebook_scores_zero_with_a_message_per_test():
+    result = grade("hw1", HW1.student)
+    assert result.score == 0 and result.internal_errors == []
+    for test in result.tests:
+        assert "not implemented yet" in test.output, (test.name, test.output)
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+MUTANTS = {
+    "gradient missing 1/N": ("backward", '''
+def backward(X, Y, W, b):
+    G = forward(X, W, b) - Y
+    return X.T @ G, G.sum(axis=0)
+''', {"backward: gradients match centred finite differences",
+      "backward: gradients match torch autograd on random shapes"}),
+    "incomplete attribution (gradient × input)": ("attribution", '''
+def attribution(W, b, x, c):
+    return x * W[:, c]
+''', {"attribution: complete for 20 random (baseline, class) pairs",
+      "attribution: complete on a hidden model"}),
+    "attack returns x unchanged": ("attack", '''
+def attack(W, b, x, target):
+    return x.copy()
+''', {"attack: targeted success ≥ 95% with x_adv inside [0, 1]",
+      "attack: mean L2 at most 2× the exact minimal perturbation",
+      "attack: success and size on hidden (x, target) pairs"}),
+    "invert off by 1e-4": ("invert", '''
+def invert(query, D):
+    import numpy as np
+    out = query(np.vstack([np.zeros(D), np.eye(D)]))
+    return out[1:] - out[0] + 1e-4, out[0]
+''', {"invert: recovers W and b exactly with at most D + 1 query rows",
+      "invert: recovers a hidden model of another size"}),
+}
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
+    function, source, should_fail = MUTANTS[mutant]
+    submission = replace_function(HW1.solution, function, source, tmp_path / "mutant.ipynb")
+    result = grade("hw1", submission, parts=NOT_CIFAR)
+    failed = {t.name for t in result.tests if t.status == "failed"}
+    assert failed == should_fail
+    full = {t.name: t.max_score for t in solution_result.tests}
+    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
+                                         sum(full[name] for name in should_fail))
+    for test in result.tests:
+        if test.name in should_fail:
+            assert test.output and "Traceback" not in test.output
+
+
+def test_extra_queries_earn_partial_credit(tmp_path):
+    submission = replace_function(HW1.solution, "invert", '''
+def invert(query, D):
+    import numpy as np
+    rows = np.vstack([np.zeros(D), np.eye(D)])
+    out = np.vstack([query(row[None, :]) for row in rows] + [query(rows[:1])])
+    return out[1:-1] - out[0], out[0]
+''', tmp_path / "chatty.ipynb")
+    result = grade("hw1", submission, parts=["2.2"])
+    for test in result.tests:
+        assert 0 < test.score < test.max_score and "query rows" in test.output
+
+
+def test_student_notebook_matches_release(tmp_path):
+    regenerated = release.release("hw1", out_dir=tmp_path)
+    assert regenerated.read_text() == HW1.student.read_text(), \
+        "notebooks/ drifted from solutions/: run `python -m autograder release`"
+
+
+def test_readme_badges_match_course_settings():
+    assert release.badges() in (REPO / "README.md").read_text()
+
+
+def test_student_notebook_hides_solutions_and_keeps_instructions():
+    student = nbformat.read(HW1.student, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert text.count("raise NotImplementedError()") >= 10
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+
+
+def _run_zip(zip_path, submission, root):
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(root / "autograder")
+    for name in ("run_autograder", "setup.sh"):
+        os.chmod(root / "autograder" / name, 0o755)
+    (root / "autograder" / "submission").mkdir()
+    (root / "autograder" / "submission" / HW1.notebook).write_bytes(submission.read_bytes())
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root / "autograder"),
+           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    done = subprocess.run([str(root / "autograder" / "run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((root / "autograder" / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    return results
+
+
+def test_gradescope_zip_round_trip(tmp_path):
+    zip_path = build_zip("hw1", tmp_path / "hw1_autograder.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    assert {"setup.sh", "run_autograder", "source/requirements.txt",
+            "source/autograder/cli.py"} <= names
+    assert not any("solutions" in name or name.endswith(".ipynb") for name in names)
+    solved = _run_zip(zip_path, HW1.solution, tmp_path / "a")
+    assert solved["score"] == sum(t["max_score"] for t in solved["tests"]) > 0
+    stub = _run_zip(zip_path, HW1.student, tmp_path / "b")
+    assert stub["score"] == 0 and all(t["output"] for t in stub["tests"])
+
+
+@needs_mnist
+def test_solution_notebook_runs_top_to_bottom(tmp_path):
+    nb = nbformat.read(HW1.solution, as_version=4)
+    env_before = dict(os.environ)
+    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                        for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "✗" not in outputs, "a self-check cell failed in the solution notebook"
+    assert outputs.count("✓") >= 10
