@@ -42,6 +42,13 @@ class GradingPlugin:
             raise SubmissionError(self.unusable_reason or "No submission was given.")
         return Submission(self.sandbox)
 
+    @pytest.fixture(scope="session")
+    def submission_cells(self) -> list[tuple[int, str]]:
+        """(cell number, kept source) of each code cell, for checks on the code itself."""
+        if self.sandbox is None:
+            raise SubmissionError(self.unusable_reason or "No submission was given.")
+        return [(cell.index, cell.source) for cell in self.sandbox.extraction.cells]
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item):
         info = check_info(item.function)

@@ -99,3 +99,23 @@ def test_missing_function_names_itself(sandbox):
 def test_top_level_work_never_ran(sandbox):
     # `spin()` sits at top level in the notebook: had it run, loading would have hung.
     assert "spin" in sandbox.defined and sandbox.load_problems == []
+
+
+def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
+    import torch
+
+    from autograder.checks.models import tiny_mlp
+    from autograder.sandbox import Build
+    from conftest import write_notebook
+    source = ("import torch\n"
+              "def predict(model, layer, x):\n"
+              "    assert layer is model[0]\n"
+              "    return model(torch.as_tensor(x))\n")
+    box, _ = prepare(write_notebook(tmp_path / "m.ipynb", source))
+    with box:
+        model = Build("autograder.checks.models:tiny_mlp", (3,))
+        x = np.ones((2, 4))
+        got = call(box, "predict", model, model.attribute("0"), x)
+        np.testing.assert_allclose(got, tiny_mlp(3)(torch.as_tensor(x)).detach().numpy())
+        with pytest.raises(StudentException, match="refused to build"):
+            call(box, "predict", Build("os:system", ("true",)), None, x)

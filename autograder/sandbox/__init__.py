@@ -2,7 +2,7 @@
 from autograder.sandbox.parent import (LocalSubmission, Limits, MissingFunction, Sandbox,
                                        StudentException, Submission, SubmissionCrashed,
                                        SubmissionError, SubmissionTimeout)
-from autograder.sandbox.wire import Opaque
+from autograder.sandbox.wire import Build, Opaque
 
-__all__ = ["LocalSubmission", "Limits", "MissingFunction", "Opaque", "Sandbox", "StudentException",
+__all__ = ["Build", "LocalSubmission", "Limits", "MissingFunction", "Opaque", "Sandbox", "StudentException",
            "Submission", "SubmissionCrashed", "SubmissionError", "SubmissionTimeout"]

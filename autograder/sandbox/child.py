@@ -121,8 +121,15 @@ class Child:
                 if op == "load":
                     wire.send(self.sock, self.load(header["cells"]))
                 elif op == "call":
-                    args = wire.decode(header["args"], buffers, self.call_back)
-                    kwargs = wire.decode(header["kwargs"], buffers, self.call_back)
+                    build = wire.builder()
+                    try:
+                        args = wire.decode(header["args"], buffers, self.call_back, build)
+                        kwargs = wire.decode(header["kwargs"], buffers, self.call_back, build)
+                    except Exception as error:
+                        wire.send(self.sock, {"op": "raised", "type": "GraderError",
+                                              "message": f"building the arguments failed: {error!r}",
+                                              "traceback": "", "output": ""})
+                        continue
                     reply, out = self.call(header["name"], args, kwargs)
                     wire.send(self.sock, reply, out)
                 elif op == "exit":

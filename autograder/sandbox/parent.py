@@ -235,6 +235,8 @@ class LocalSubmission:
         function = self._namespace[name]
 
         def local(*args, **kwargs):
+            build = wire.builder()
+            args, kwargs = wire.resolve_builds(args, build), wire.resolve_builds(kwargs, build)
             try:
                 return function(*args, **kwargs)
             except NotImplementedError:

@@ -39,6 +39,55 @@ class Callback:
     id: int
 
 
+@dataclass(frozen=True)
+class Build:
+    """An object the child constructs itself from trusted grader code, e.g. a random CNN.
+
+    ``factory`` is "autograder.module:function", called with ``args`` in the child; ``path``
+    then picks an attribute of the result (``"features.2"``). Builds with equal factory and args
+    in one call are the same object, so a model and one of its layers can be passed together.
+    """
+    factory: str
+    args: tuple = ()
+    path: str = ""
+
+    def attribute(self, path: str) -> "Build":
+        return Build(self.factory, self.args, path)
+
+
+TRUSTED_FACTORY_PREFIX = "autograder."
+
+
+def builder():
+    """A ``make_build`` for decode: imports the trusted factory and caches results per call."""
+    import importlib
+    built: dict = {}
+
+    def build(factory: str, args: tuple, path: str):
+        if not factory.startswith(TRUSTED_FACTORY_PREFIX):
+            raise WireError(f"refused to build from {factory!r}")
+        key = (factory, repr(args))
+        if key not in built:
+            module_name, function_name = factory.split(":")
+            built[key] = getattr(importlib.import_module(module_name), function_name)(*args)
+        value = built[key]
+        for part in filter(None, path.split(".")):
+            value = value[int(part)] if part.isdigit() else getattr(value, part)
+        return value
+    return build
+
+
+def resolve_builds(value, build):
+    """Replace each Build inside plain containers by ``build(factory, args, path)``."""
+    if isinstance(value, Build):
+        return build(value.factory, value.args, value.path)
+    if type(value) in (list, tuple):
+        return type(value)(resolve_builds(item, build) for item in value)
+    if type(value) is dict:
+        return {key: resolve_builds(item, build) for key, item in value.items()}
+    return value
+
+
 def _torch_to_numpy(value):
     return value.detach().cpu().resolve_conj().resolve_neg().numpy()
 
@@ -62,6 +111,9 @@ def encode(value, buffers: list[bytes], callbacks: dict | None = None, depth: in
     if type(value) is dict and all(type(key) is str for key in value):
         return {"t": "dict", "v": [[key, encode(item, buffers, callbacks, depth + 1)]
                                    for key, item in value.items()]}
+    if isinstance(value, Build):
+        return {"t": "build", "factory": value.factory, "path": value.path,
+                "v": encode(list(value.args), buffers, None, depth + 1)}
     if callbacks is not None and callable(value):
         callbacks[len(callbacks)] = value
         return {"t": "callback", "v": len(callbacks) - 1}
@@ -86,7 +138,7 @@ def _encode_array(value, buffers: list[bytes], torch: bool = False):
             "b": len(buffers) - 1, "scalar": isinstance(value, np.generic), "torch": torch}
 
 
-def decode(data, buffers: list[bytes], make_callback=None):
+def decode(data, buffers: list[bytes], make_callback=None, make_build=None):
     """Rebuild a value from ``encode``'s output. Never executes anything from the data."""
     if not isinstance(data, dict):
         return data
@@ -96,10 +148,10 @@ def decode(data, buffers: list[bytes], make_callback=None):
     if tag == "bigint":
         return int(payload)
     if tag in ("list", "tuple"):
-        items = [decode(item, buffers, make_callback) for item in payload]
+        items = [decode(item, buffers, make_callback, make_build) for item in payload]
         return items if tag == "list" else tuple(items)
     if tag == "dict":
-        return {str(key): decode(item, buffers, make_callback) for key, item in payload}
+        return {str(key): decode(item, buffers, make_callback, make_build) for key, item in payload}
     if tag == "nd":
         dtype = np.dtype(data["dtype"])
         if dtype.kind not in _ALLOWED_DTYPE_KINDS:
@@ -108,6 +160,9 @@ def decode(data, buffers: list[bytes], make_callback=None):
         return array[()] if data.get("scalar") else array
     if tag == "callback" and make_callback is not None:
         return make_callback(int(payload))
+    if tag == "build" and make_build is not None:
+        return make_build(str(data.get("factory")), tuple(decode(payload, buffers)),
+                          str(data.get("path", "")))
     if tag == "opaque":
         return Opaque(str(data.get("type")), str(payload))
     raise WireError(f"unknown value tag {tag!r}")
