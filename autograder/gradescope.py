@@ -13,18 +13,23 @@ from autograder import homeworks
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Pinned for Gradescope's Ubuntu 22.04 image (Python 3.10). CPU-only torch keeps the image small.
+# Pinned for Gradescope's Ubuntu 22.04 image (Python 3.10): the versions pip resolves there,
+# checked in a Python 3.10 venv. CPU-only torch keeps the image small. matplotlib and tqdm are
+# here because notebooks import them in their definition cells.
 REQUIREMENTS = """\
 --extra-index-url https://download.pytorch.org/whl/cpu
+torch==2.14.1+cpu
+torchvision==0.29.1+cpu
 numpy==2.2.6
 scipy==1.15.3
 scikit-learn==1.7.2
-torch==2.14.1+cpu
-torchvision==0.29.1+cpu
-nbformat==5.10.4
-pytest==9.0.2
-pillow==12.0.0
+nbformat==5.11.1
+pytest==9.2.0
+pillow==12.3.0
+matplotlib==3.10.9
+tqdm==4.70.1
 """
+
 
 SETUP_SH = """\
 #!/usr/bin/env bash
@@ -71,7 +76,8 @@ def build_zip(homework_id: str, output: str | Path) -> Path:
         _add_executable(archive, "setup.sh", SETUP_SH)
         _add_executable(archive, "run_autograder",
                         RUN_AUTOGRADER.format(notebook=homework.notebook, homework=homework.id))
-        archive.writestr("source/requirements.txt", REQUIREMENTS)
+        archive.writestr("source/requirements.txt",
+                         REQUIREMENTS + "".join(f"{line}\n" for line in homework.requirements))
         for path in sorted(PACKAGE_DIR.rglob("*.py")):
             archive.write(path, f"source/autograder/{path.relative_to(PACKAGE_DIR)}")
     return output

@@ -12,6 +12,7 @@ class Homework:
     id: str
     notebook: str            # the same file name in solutions/ and notebooks/
     title: str
+    requirements: tuple[str, ...] = ()   # pinned extras the Gradescope image needs for this one
 
     @property
     def spec(self) -> Path:

@@ -5,6 +5,7 @@ It sets its own resource limits before it runs any student code.
 """
 from __future__ import annotations
 
+import ast
 import io
 import linecache
 import os
@@ -77,11 +78,14 @@ class Child:
             filename = f"<cell {cell['index']}>"
             linecache.cache[filename] = (len(cell["source"]), None,
                                          cell["source"].splitlines(True), filename)
-            try:
-                exec(compile(cell["source"], filename, "exec"), self.module.__dict__)
-            except BaseException as error:  # SystemExit too: the student must not end the child
-                problems.append(f"Cell {cell['index']} raised {type(error).__name__} while its "
-                                f"definitions ran:\n{_student_traceback(error)}")
+            # One statement at a time: a failing import costs only the names it would define.
+            for statement in ast.parse(cell["source"], filename).body:
+                try:
+                    code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
+                    exec(code, self.module.__dict__)
+                except BaseException as error:  # SystemExit too: the student must not end the child
+                    problems.append(f"Cell {cell['index']} raised {type(error).__name__} while its "
+                                    f"definitions ran:\n{_student_traceback(error)}")
         defined = sorted(name for name, value in self.module.__dict__.items()
                          if not name.startswith("__"))
         return {"op": "loaded", "defined": defined, "problems": problems,
