@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import shutil
 import textwrap
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -77,7 +77,3 @@ class GradingResult:
                   f"graded in {self.execution_time:.1f} s"]
         lines += self.notes
         return "\n".join(lines)
-
-
-def as_dict(result: GradingResult) -> dict:
-    return asdict(result)

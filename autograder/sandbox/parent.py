@@ -69,7 +69,6 @@ class Sandbox:
     extraction: Extraction
     limits: Limits = field(default_factory=Limits)
     deadline: float | None = None                # set per test by the pytest plugin
-    calls: list[str] = field(default_factory=list)
     load_problems: list[str] = field(default_factory=list)
     defined: set[str] = field(default_factory=set)
     starts: int = 0
@@ -83,7 +82,6 @@ class Sandbox:
     def start(self) -> None:
         parent_sock, child_sock = socket.socketpair()
         env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
-        env["PYTHONPATH"] = str(PACKAGE_ROOT)  # ignored under -I; sys.path is set below
         bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
                      "from autograder.sandbox.child import main; main()")
         self._process = subprocess.Popen(
@@ -152,7 +150,6 @@ class Sandbox:
         self._ensure_running()
         if self.deadline is not None:  # a restart after another test's crash is not this test's time
             self.deadline += time.monotonic() - restart_began
-        self.calls.append(name)
         callbacks: dict = {}
         buffers: list[bytes] = []
         header = {"op": "call", "name": name, "args": wire.encode(list(args), buffers, callbacks),
