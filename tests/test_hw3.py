@@ -1,0 +1,243 @@
+"""HW3 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+lose exactly the points of the checks they should fail; plus the syntax-tree check on its own."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import jsonschema
+import nbformat
+import pytest
+from conftest import REPO, needs_mnist, replace_function
+from nbclient import NotebookClient
+
+from autograder import homeworks, release
+from autograder.checks.syntax import forbidden_uses, unimplemented
+from autograder.gradescope import build_zip
+from autograder.grade import grade
+
+HW3 = homeworks.get("hw3")
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+GRADING_BUDGET_S = 30.0
+
+
+@pytest.fixture(scope="module")
+def solution_result():
+    return grade("hw3", HW3.solution)
+
+
+def test_solution_scores_full_marks(solution_result):
+    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
+    assert failed == []
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.internal_errors == []
+    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
+
+
+def test_grading_stays_within_budget(solution_result):
+    assert solution_result.execution_time < GRADING_BUDGET_S
+
+
+def test_solution_has_public_and_hidden_checks_in_every_part(solution_result):
+    visibility = {(t.number, t.visibility) for t in solution_result.tests}
+    for part in ("1", "2.1", "2.2", "3"):
+        assert (part, "visible") in visibility and (part, "after_published") in visibility
+
+
+def test_training_checks_report_their_figures(solution_result):
+    outputs = {t.name: t.output for t in solution_result.tests}
+    mnist = next(out for name, out in outputs.items() if name.startswith("fit_mnist_mlp"))
+    ood = next(out for name, out in outputs.items() if name.startswith("fit_one_vs_six"))
+    assert "test accuracy" in mnist and "bar" in mnist
+    assert "In-distribution accuracy" in ood and "3s" in ood and "AUROC" in ood
+
+
+def test_student_notebook_scores_zero_with_a_message_per_test():
+    result = grade("hw3", HW3.student)
+    assert result.score == 0 and result.internal_errors == []
+    for test in result.tests:
+        assert "not implemented yet" in test.output, (test.name, test.output)
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+MUTANTS = {
+    "posterior_var with N instead of a + b + 1": ("posterior_var", '''
+def posterior_var(alpha, beta, y, N):
+    a, b = posterior_params(alpha, beta, y, N)
+    return a * b / ((a + b) ** 2 * N)
+''', ["1"], {"posterior_mean and posterior_var: match scipy.stats.beta on random parameters",
+             "posterior_mean, posterior_var, posterior_map: hidden random parameters",
+             "edge cases: y = 0, y = N, and the flat prior Beta(1, 1) where MAP = MLE"}),
+    "map_loss with the MLE's loss only": ("map_loss", '''
+def map_loss(theta, y, N, alpha, beta):
+    return float(y * (1 - theta) ** 2 + (N - y) * theta ** 2)
+''', ["1"], {"map_loss: its numerical minimiser is θ_MAP (and the MLE for Beta(1, 1))",
+             "map_loss: minimised at θ_MAP for hidden parameters"}),
+    "no ValueError for invalid input": ("check_counts", '''
+def check_counts(y, N, alpha=1.0, beta=1.0):
+    pass
+''', ["1"], {"invalid input (y > N, y < 0, α ≤ 0, β ≤ 0) raises ValueError with a message"}),
+    "gradients without the hidden sigmoid derivative": ("gradients", '''
+def gradients(x, y, W1, b1, W2, b2):
+    f = forward(x, W1, b1, W2, b2)
+    delta2 = f["y_hat"] - y
+    delta1 = W2.T @ delta2
+    return {"dW1": np.outer(delta1, x), "db1": delta1,
+            "dW2": np.outer(delta2, f["z1"]), "db2": delta2}
+''', ["2.1"], {"gradients: match centred finite differences (≤ 1e-7)",
+               "gradients: match torch autograd on hidden random shapes"}),
+    "Dual product rule missing a term": ("__mul__", None, ["2.2"],
+                                         {"Dual: f = ln(sin x1) + x1 exp(x2) and both partial "
+                                          "derivatives at (π/6, 1)",
+                                          "Dual: sums and products with plain numbers on either side",
+                                          "Dual: value and derivative of hidden random expressions",
+                                          "trace_example: the intermediates v1…v7 and their tangents"}),
+    "softmax without max-subtraction": ("softmax", '''
+def softmax(X):
+    X = torch.as_tensor(X)
+    exp = torch.exp(X)
+    return exp / exp.sum(dim=1, keepdim=True)
+''', ["3"], {"softmax: finite and correct for logits of ±1e3"}),
+    "relu from torch.nn.functional": ("relu", '''
+def relu(X):
+    return torch.nn.functional.relu(torch.as_tensor(X))
+''', ["3"], {"your code uses no torch.nn, torch.optim or built-in softmax/relu"}),
+}
+
+
+def _mutate(name: str, source: str | None, out):
+    if source is not None:
+        return replace_function(HW3.solution, name, source, out)
+    # Dual.__mul__ is a method, which replace_function does not reach: edit the cell's text.
+    nb = nbformat.read(HW3.solution, as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "class Dual" in c.source]
+    good = "self.tangent * other.value + self.value * other.tangent"
+    assert good in cell.source
+    cell.source = cell.source.replace(good, "self.value * other.tangent")
+    nbformat.write(nb, out)
+    return out
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
+    function, source, parts, should_fail = MUTANTS[mutant]
+    result = grade("hw3", _mutate(function, source, tmp_path / "mutant.ipynb"), parts=parts)
+    failed = {t.name for t in result.tests if t.status == "failed"}
+    assert failed == should_fail
+    full = {t.name: t.max_score for t in solution_result.tests}
+    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
+                                         sum(full[name] for name in should_fail))
+    for test in result.tests:
+        if test.name in should_fail:
+            assert test.output and "Traceback" not in test.output
+
+
+def test_forbidden_call_is_named_with_cell_and_line(tmp_path):
+    submission = _mutate("relu", MUTANTS["relu from torch.nn.functional"][1], tmp_path / "m.ipynb")
+    result = grade("hw3", submission, parts=["3"])
+    (syntax,) = [t for t in result.tests if t.name.startswith("your code uses no torch.nn")]
+    assert "torch.nn.functional.relu" in syntax.output and "line" in syntax.output
+
+
+# --- the syntax-tree helpers on their own --------------------------------------------------------
+
+def test_forbidden_uses_resolve_aliases_across_cells():
+    cells = [(2, "import torch\nimport torch.nn.functional as F\nfrom torch import nn, optim"),
+             (5, "def relu(X):\n    return F.relu(X) + torch.nn.functional.relu(X) + torch.max(X)"),
+             (6, "class Net(nn.Module):\n    pass"),
+             (7, "def step(p):\n    return optim.SGD(p, lr=0.1), torch.softmax(p, 1)"),
+             (8, "def fine(X):\n    return torch.exp(X) @ X.T, torch.clamp(X, min=0)")]
+    found = [str(use) for use in forbidden_uses(cells, ("torch.nn", "torch.optim", "torch.softmax"))]
+    assert found == ["cell 2, line 2 imports torch.nn.functional",
+                     "cell 2, line 3 imports torch.nn", "cell 2, line 3 imports torch.optim",
+                     "cell 5, line 2 uses torch.nn.functional.relu",
+                     "cell 6, line 1 uses torch.nn.Module",
+                     "cell 7, line 2 uses torch.optim.SGD", "cell 7, line 2 uses torch.softmax"]
+
+
+def test_forbidden_uses_ignore_unrelated_names_and_broken_cells():
+    cells = [(1, "import numpy as np\nnn = 3\ndef f(x):\n    return np.exp(x) * nn"),
+             (2, "def g(:\n")]
+    assert forbidden_uses(cells, ("torch.nn",)) == []
+
+
+def test_unimplemented_finds_stubs_and_missing_functions():
+    cells = [(1, 'def a():\n    """doc"""\n    raise NotImplementedError()\n'
+                 "def b():\n    return 1\n"),
+             (2, "def c():\n    raise NotImplementedError\n"),
+             (3, "def c():\n    return 2\n")]       # redefined later: implemented
+    assert unimplemented(cells, ["a", "b", "c", "d"]) == ["a", "d"]
+
+
+# --- release, drift, Gradescope, headless run ------------------------------------------------------
+
+def test_solution_notebook_matches_its_builder():
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw3_solution.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_student_notebook_matches_release(tmp_path):
+    regenerated = release.release("hw3", out_dir=tmp_path)
+    assert regenerated.read_text() == HW3.student.read_text(), \
+        "notebooks/ drifted from solutions/: run `python -m autograder release hw3`"
+
+
+def test_student_notebook_hides_solutions_and_keeps_instructions():
+    student = nbformat.read(HW3.student, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert text.count("raise NotImplementedError()") >= 20
+    assert "def evaluate_expression" in text and "def sgd_step" in text   # given helpers stay
+    assert "a = 2 * (alpha - 1)" not in text and "delta1" not in text
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+
+
+def _run_zip(zip_path, submission, root):
+    with zipfile.ZipFile(zip_path) as archive:
+        archive.extractall(root / "autograder")
+    for name in ("run_autograder", "setup.sh"):
+        os.chmod(root / "autograder" / name, 0o755)
+    (root / "autograder" / "submission").mkdir()
+    (root / "autograder" / "submission" / HW3.notebook).write_bytes(submission.read_bytes())
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root / "autograder"),
+           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
+    done = subprocess.run([str(root / "autograder" / "run_autograder")], env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    results = json.loads((root / "autograder" / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    return results
+
+
+def test_gradescope_zip_round_trip(tmp_path):
+    zip_path = build_zip("hw3", tmp_path / "hw3_autograder.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    assert {"setup.sh", "run_autograder", "source/autograder/homeworks/hw3.py",
+            "source/autograder/checks/syntax.py"} <= names
+    assert not any("solutions" in name or name.endswith(".ipynb") for name in names)
+    solved = _run_zip(zip_path, HW3.solution, tmp_path / "a")
+    assert solved["score"] == sum(t["max_score"] for t in solved["tests"]) > 0
+    stub = _run_zip(zip_path, HW3.student, tmp_path / "b")
+    assert stub["score"] == 0 and all(t["output"] for t in stub["tests"])
+
+
+@needs_mnist
+def test_solution_notebook_runs_top_to_bottom(tmp_path):
+    nb = nbformat.read(HW3.solution, as_version=4)
+    env_before = dict(os.environ)
+    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                        for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "✗" not in outputs and "~ [" not in outputs, "a self-check cell failed in the solution"
+    assert outputs.count("✓") >= 20
