@@ -10,8 +10,10 @@ that an instructor can re-weight without reading the engine::
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
 VISIBILITIES = ("visible", "after_due_date", "after_published", "hidden")
@@ -59,6 +61,13 @@ def check(number: str, points: float, *, hidden: bool = False, visibility: str |
     if chosen not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, not {chosen!r}")
     return pytest.mark.check(CheckInfo(number, float(points), chosen, float(timeout)))
+
+
+def hidden_rng() -> np.random.Generator:
+    """Fresh randomness for hidden checks on every grading run, so no answer can be tailored to
+    them; $TML_GRADER_SEED fixes it for a reproducible regrade."""
+    seed = os.environ.get("TML_GRADER_SEED")
+    return np.random.default_rng(int(seed) if seed else None)
 
 
 def check_info(function) -> CheckInfo | None:

@@ -8,3 +8,28 @@ def tiny_mlp(seed: int, d_in: int = 4, hidden: int = 8, d_out: int = 3):
     torch.manual_seed(seed)
     return torch.nn.Sequential(torch.nn.Linear(d_in, hidden), torch.nn.ReLU(),
                                torch.nn.Linear(hidden, d_out)).double()
+
+
+def small_cnn(seed: int, in_channels: int = 3, size: int = 16, num_classes: int = 5,
+              width: int = 4, double: bool = True):
+    """A seeded small CNN: ``features`` (conv-ReLU-pool-conv-ReLU-pool-conv-ReLU), ``flatten``
+    to z, then ``classifier``, the linear layer W z + b (W of shape (num_classes, F)).
+
+    Layers by path: features.0 conv, .1 ReLU, .2 max-pool, .3 conv, .4 ReLU, .5 max-pool,
+    .6 conv, .7 ReLU; the last feature map is (2 width, size/4, size/4). The model is in eval
+    mode, in float64 unless ``double=False``.
+    """
+    from collections import OrderedDict
+
+    import torch
+    nn = torch.nn
+    torch.manual_seed(seed)
+    features = nn.Sequential(
+        nn.Conv2d(in_channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU())
+    model = nn.Sequential(OrderedDict(
+        features=features, flatten=nn.Flatten(),
+        classifier=nn.Linear(2 * width * (size // 4) ** 2, num_classes)))
+    model.eval()
+    return model.double() if double else model

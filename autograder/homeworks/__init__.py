@@ -30,6 +30,9 @@ class Homework:
 HOMEWORKS = {hw.id: hw for hw in [
     Homework("hw1", "hw1_linear_models.ipynb", "Linear models: softmax regression, attribution, "
                                                "model stealing, adversarial examples, CIFAR-10"),
+    Homework("hw3", "hw3_bayes_backprop.ipynb", "Bayesian inference and neural networks from scratch"),
+    Homework("hw4", "hw4_gradcam_sparse_lime.ipynb", "Grad-CAM and sparse LIME",
+             requirements=("captum==0.9.0", "scikit-image==0.25.2", "lime==0.2.0.1")),
 ]}
 
 

@@ -6,7 +6,6 @@ wanted), so no answer can be tailored to them.
 """
 from __future__ import annotations
 
-import os
 import time
 from functools import lru_cache
 
@@ -19,14 +18,9 @@ from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
 from autograder.checks.attribution import completeness_error
 from autograder.checks.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
                                        numerical_gradient, rel_error)
-from autograder.spec import CheckFailed, PartialCredit, check, note
+from autograder.spec import CheckFailed, PartialCredit, check, hidden_rng, note
 
 ACCURACY_BAR = 0.80
-
-
-def hidden_rng() -> np.random.Generator:
-    seed = os.environ.get("TML_GRADER_SEED")
-    return np.random.default_rng(int(seed) if seed else None)
 
 
 def random_problem(rng, N=7, D=5, C=4):

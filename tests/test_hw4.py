@@ -1,0 +1,231 @@
+"""HW4 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+lose exactly the points of the checks they should fail."""
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import jsonschema
+import nbformat
+import numpy as np
+import pytest
+from conftest import REPO, replace_function
+from nbclient import NotebookClient
+from test_hw1 import _run_zip
+
+from autograder import homeworks, release
+from autograder.gradescope import build_zip
+from autograder.grade import grade
+
+HW4 = homeworks.get("hw4")
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def solution_result():
+    return grade("hw4", HW4.solution)
+
+
+def test_solution_scores_full_marks(solution_result):
+    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
+    assert failed == []
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.internal_errors == []
+    assert solution_result.notes == []          # every cell's definitions loaded cleanly
+    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
+
+
+def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_result):
+    visibility = {(t.number, t.visibility) for t in solution_result.tests}
+    for part in ("1.1", "1.2", "1.3", "2.1", "2.2", "2.3", "2.4"):
+        assert (part, "visible") in visibility
+    for part in ("1.1", "1.2", "2.2", "2.3", "2.4"):
+        assert (part, "after_published") in visibility
+
+
+def test_student_notebook_scores_zero_with_a_message_per_test():
+    result = grade("hw4", HW4.student)
+    assert result.score == 0 and result.internal_errors == []
+    for test in result.tests:
+        assert "not implemented yet" in test.output, (test.name, test.output)
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+GRADCAM = {"gradcam (normalize=False): matches captum's LayerGradCam on a small CNN",
+           "gradcam (normalize=False): matches captum on hidden models, layers and classes"}
+
+MUTANTS = {
+    "gradcam without the ReLU": ("gradcam", '''
+def gradcam(model, layer, x, c, normalize=True):
+    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
+    kept = {}
+    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
+    try:
+        scores = model(x)
+    finally:
+        handle.remove()
+    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
+    cam = (dA.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1)[0].detach().numpy()
+    return cam / np.abs(cam).max() if normalize else cam
+''', GRADCAM | {"gradcam (normalize=True): the map divided by its maximum"}),
+    # Summing instead of averaging scales the map by h·w: invisible after normalisation.
+    "gradcam with alpha summed, not averaged": ("gradcam", '''
+def gradcam(model, layer, x, c, normalize=True):
+    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
+    kept = {}
+    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
+    try:
+        scores = model(x)
+    finally:
+        handle.remove()
+    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
+    cam = torch.relu((dA.sum(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))[0].detach().numpy()
+    return cam / cam.max() if normalize and cam.max() > 0 else cam
+''', GRADCAM),
+    "weighted least squares ignoring the weights": ("weighted_least_squares", '''
+def weighted_least_squares(X, y, w):
+    return np.linalg.lstsq(np.asarray(X, dtype=float), np.asarray(y, dtype=float), rcond=None)[0]
+''', {"weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)",
+      "weighted_least_squares: stable when X is ill-conditioned (cond ≈ 1e7)",
+      "weighted_least_squares: hidden problems, some ill-conditioned"}),
+    "lasso thresholding at lam * sum(w)": ("lasso_lime", '''
+def lasso_lime(X, y, w, lam, tol=1e-10, max_sweeps=10_000):
+    X, y, w = (np.asarray(a, dtype=np.float64) for a in (X, y, w))
+    beta, residual = np.zeros(X.shape[1]), y.copy()
+    curvature = (w[:, None] * X ** 2).sum(axis=0)
+    for _ in range(max_sweeps):
+        largest = 0.0
+        for j in range(X.shape[1]):
+            rho = np.dot(w * X[:, j], residual) + curvature[j] * beta[j]
+            new = np.sign(rho) * max(abs(rho) - lam, 0.0) / curvature[j]
+            residual -= (new - beta[j]) * X[:, j]
+            largest, beta[j] = max(largest, abs(new - beta[j])), new
+        if largest <= tol:
+            break
+    return beta
+''', {"lasso_lime: matches sklearn Lasso with sample_weight (≤ 1e-4)",
+      "lasso_lime: matches sklearn Lasso on hidden problems"}),
+    "sparse_lime ranking features by marginal fit, refitting once": ("sparse_lime", '''
+def sparse_lime(X, y, w, k):
+    X, y, w = (np.asarray(a, dtype=np.float64) for a in (X, y, w))
+    root = np.sqrt(w)
+    score = np.abs(X.T @ (w * y))
+    support = np.argsort(-score)[:k]
+    beta = np.zeros(X.shape[1])
+    beta[support] = np.linalg.lstsq(root[:, None] * X[:, support], root * y, rcond=None)[0]
+    return beta
+''', {"sparse_lime: at most k nonzeros; recovers planted supports, also next to a decoy",
+      "sparse_lime: within 1% of the best subset on hidden problems"}),
+}
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
+    function, source, should_fail = MUTANTS[mutant]
+    submission = replace_function(HW4.solution, function, source, tmp_path / "mutant.ipynb")
+    parts = ["1.2", "1.3"] if function == "gradcam" else ["2"]
+    result = grade("hw4", submission, parts=parts)
+    failed = {t.name for t in result.tests if t.status == "failed"}
+    assert failed == should_fail
+    full = {t.name: t.max_score for t in solution_result.tests}
+    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
+                                         sum(full[name] for name in should_fail))
+    for test in result.tests:
+        if test.name in should_fail:
+            assert test.output and "Traceback" not in test.output
+
+
+def test_mistake_messages_point_at_the_cause(tmp_path):
+    summed, no_relu = MUTANTS["gradcam with alpha summed, not averaged"][1], \
+        MUTANTS["gradcam without the ReLU"][1]
+    for source, expected in ((summed, "spatial *mean*"), (no_relu, "apply the ReLU")):
+        submission = replace_function(HW4.solution, "gradcam", source, tmp_path / "m.ipynb")
+        result = grade("hw4", submission, parts=["1.2"])
+        (public,) = [t for t in result.tests if t.name.startswith("gradcam (normalize=False): "
+                                                                   "matches captum's")]
+        assert expected in public.output, public.output
+    submission = replace_function(HW4.solution, "lasso_lime",
+                                  MUTANTS["lasso thresholding at lam * sum(w)"][1],
+                                  tmp_path / "lasso.ipynb")
+    result = grade("hw4", submission, parts=["2.3"])
+    assert all("off by a factor sum(w)" in t.output for t in result.tests), \
+        [t.output for t in result.tests]
+
+
+def test_normal_equations_fail_only_the_conditioning_checks(tmp_path):
+    submission = replace_function(HW4.solution, "weighted_least_squares", '''
+def weighted_least_squares(X, y, w):
+    X, y, w = (np.asarray(a, dtype=np.float64) for a in (X, y, w))
+    return np.linalg.solve(X.T @ (w[:, None] * X), X.T @ (w * y))
+''', tmp_path / "normal.ipynb")
+    result = grade("hw4", submission, parts=["2.2"])
+    by_name = {t.name: t for t in result.tests}
+    assert by_name["weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)"
+                   ].status == "passed"
+    ill = by_name["weighted_least_squares: stable when X is ill-conditioned (cond ≈ 1e7)"]
+    assert ill.status == "failed" and "np.linalg.lstsq" in ill.output
+
+
+def test_greedy_selection_matches_best_subset_on_the_planted_family():
+    from autograder.homeworks.hw4 import (best_subset_rss, decoy_problem, planted_problem,
+                                          weighted_rss)
+    namespace: dict = {"np": np}
+    nb = nbformat.read(HW4.solution, as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("id") == "sparse_lime"]
+    exec(cell.source, namespace)
+    rng = np.random.default_rng(2024)
+    problems = [planted_problem(rng) for _ in range(200)] + [decoy_problem(rng) for _ in range(50)]
+    for X, y, w, support in problems:
+        beta = namespace["sparse_lime"](X, y, w, len(support))
+        assert weighted_rss(X, y, w, beta) <= 1.01 * best_subset_rss(X, y, w, len(support))
+
+
+def test_student_notebook_matches_release(tmp_path):
+    regenerated = release.release("hw4", out_dir=tmp_path)
+    assert regenerated.read_text() == HW4.student.read_text(), \
+        "notebooks/ drifted from solutions/: run `python -m autograder release`"
+
+
+def test_solution_notebook_matches_its_build_script():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw4_solution.py"),
+                           "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_student_notebook_hides_solutions_and_keeps_instructions():
+    student = nbformat.read(HW4.student, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert text.count("raise NotImplementedError()") >= 8
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+
+
+def test_gradescope_zip_round_trip(tmp_path):
+    zip_path = build_zip("hw4", tmp_path / "hw4_autograder.zip")
+    with zipfile.ZipFile(zip_path) as archive:
+        names = set(archive.namelist())
+    assert {"setup.sh", "run_autograder", "source/requirements.txt"} <= names
+    assert not any("solutions" in name or name.endswith(".ipynb") for name in names)
+    solved = _run_zip(zip_path, HW4.solution, tmp_path / "a")
+    assert solved["score"] == sum(t["max_score"] for t in solved["tests"]) > 0
+    stub = _run_zip(zip_path, HW4.student, tmp_path / "b")
+    assert stub["score"] == 0 and all(t["output"] for t in stub["tests"])
+
+
+def test_solution_notebook_runs_top_to_bottom(tmp_path):
+    nb = nbformat.read(HW4.solution, as_version=4)
+    env_before = dict(os.environ)
+    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                        for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    assert "✗" not in outputs, "a self-check cell failed in the solution notebook"
+    assert outputs.count("✓") >= 11
