@@ -48,7 +48,8 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
         raise GraderError(f"The {homework_id} spec could not run (pytest exit code {exit_code}):\n"
                           + "\n".join(plugin.collection_errors))
     if sandbox is not None and sandbox.load_problems:
-        notes = notes + sandbox.load_problems
+        notes = notes + [p for p in sandbox.load_problems if p not in notes]
     return GradingResult(homework_id, plugin.results, time.monotonic() - began,
                          notes=[f"Note: {note}" for note in notes],
-                         internal_errors=plugin.internal_errors)
+                         internal_errors=plugin.internal_errors,
+                         sandbox=list(sandbox.isolation) if sandbox is not None else [])

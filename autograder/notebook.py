@@ -55,15 +55,20 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         raw = json.loads(text)
     except UnicodeDecodeError:
         raise NotebookError("The notebook is not UTF-8 text. Re-save it from Jupyter or Colab.")
+    except RecursionError:
+        raise NotebookError("The file is not valid notebook JSON (it is nested too deeply).")
     except json.JSONDecodeError as error:
         raise NotebookError(f"The file is not valid notebook JSON ({error}). Did you submit the "
                             ".ipynb file itself, downloaded from Jupyter or Colab?")
     if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
         raise NotebookError("The file is JSON but not a Jupyter notebook (it has no cells).")
     try:
-        return nbformat.reads(text, as_version=4)
+        nb = nbformat.reads(text, as_version=4)
     except Exception as error:
         raise NotebookError(f"The notebook could not be read ({type(error).__name__}: {error}).")
+    if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
+        raise NotebookError("The notebook's cells are malformed. Re-save it from Jupyter or Colab.")
+    return nb
 
 
 def _without_magics(source: str) -> str:
@@ -96,7 +101,30 @@ def _is_definition(node: ast.stmt) -> bool:
         return True
     if isinstance(node, ast.Try):  # `try: import x / except ImportError: ...`
         return all(_is_definition(n) or isinstance(n, ast.Pass) for n in node.body)
+    if isinstance(node, ast.If):   # `if USE_GPU:` / `if sys.version_info >= (3, 10):` around defs
+        return (_is_simple_condition(node.test) and
+                all(_is_definition(n) or isinstance(n, ast.Pass) for n in node.body + node.orelse))
     return _is_constant(node)
+
+
+_COMPUTING = (ast.Call, ast.Lambda, ast.NamedExpr, ast.ListComp, ast.SetComp, ast.DictComp,
+              ast.GeneratorExp, ast.Await, ast.Yield, ast.YieldFrom, ast.Subscript, ast.BinOp)
+
+
+def _is_simple_condition(test: ast.expr) -> bool:
+    """Names, attributes, constants and comparisons only: evaluating it does no work."""
+    return not any(isinstance(n, _COMPUTING) for n in ast.walk(test))
+
+
+_BLOCK_WORDS = {ast.If: "if", ast.For: "for", ast.While: "while", ast.With: "with", ast.Try: "try"}
+
+
+def _hidden_definitions(node: ast.stmt) -> list[str]:
+    """Functions and classes inside a compound statement the grader does not run."""
+    if not isinstance(node, tuple(_BLOCK_WORDS)):
+        return []
+    return [n.name for n in ast.walk(node)
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
 
 
 def _names_defined(node: ast.stmt) -> list[str]:
@@ -106,6 +134,11 @@ def _names_defined(node: ast.stmt) -> list[str]:
         return [(alias.asname or alias.name).split(".")[0] for alias in node.names]
     if isinstance(node, ast.Try):
         return [name for n in node.body for name in _names_defined(n)]
+    if isinstance(node, ast.If):
+        return [name for n in node.body + node.orelse if not isinstance(n, ast.Pass)
+                for name in _names_defined(n)]
+    if isinstance(node, ast.Pass):
+        return []
     targets = node.targets if isinstance(node, ast.Assign) else [node.target]
     return [t.id for target in targets
             for t in (target.elts if isinstance(target, ast.Tuple) else [target])]
@@ -118,11 +151,21 @@ def extract_cell(index: int, source: str) -> tuple[CellSource | None, str | None
     except SyntaxError as error:
         return None, (f"Cell {index} has a {type(error).__name__} on line {error.lineno}: "
                       f"{error.msg}. Its definitions were skipped.")
+    except (RecursionError, MemoryError, ValueError) as error:
+        return None, (f"Cell {index} could not be parsed ({type(error).__name__}: it is nested too "
+                      "deeply or holds a null byte). Its definitions were skipped.")
     kept = [node for node in tree.body if _is_definition(node)]
+    hidden = [(node, name) for node in tree.body if node not in kept
+              for name in _hidden_definitions(node)]
+    problem = "\n".join(
+        f"Cell {index}, line {node.lineno}: `{name}` is defined inside a `{_BLOCK_WORDS[type(node)]}` "
+        "block, which the grader does not run (it keeps imports, functions, classes and constants at "
+        "the top level of a cell, and `if` blocks with a simple condition holding only those). "
+        "Move the definition to the top level of the cell." for node, name in hidden) or None
     if not kept:
-        return None, None
+        return None, problem
     return CellSource(index, _blank_out_dropped(source.splitlines(), tree.body, kept),
-                      [name for node in kept for name in _names_defined(node)]), None
+                      [name for node in kept for name in _names_defined(node)]), problem
 
 
 def _line_span(node: ast.stmt) -> range:
@@ -146,7 +189,13 @@ def extract_definitions(nb: nbformat.NotebookNode) -> Extraction:
     for index, cell in enumerate(nb.cells, start=1):
         if cell.get("cell_type") != "code":
             continue
-        kept, problem = extract_cell(index, cell.get("source", ""))
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            problems.append(f"Cell {index} has no readable source. It was skipped.")
+            continue
+        kept, problem = extract_cell(index, source)
         if kept is not None:
             cells.append(kept)
         if problem is not None:

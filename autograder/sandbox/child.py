@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import io
+import json
 import linecache
 import os
 import resource
@@ -46,14 +47,38 @@ class CappedOutput(io.TextIOBase):
         return text
 
 
-def _limit_resources(memory_bytes: int, file_bytes: int) -> None:
-    for limit, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_FSIZE, file_bytes),
-                         (resource.RLIMIT_CORE, 0)):
-        if value:
-            try:
-                resource.setrlimit(limit, (value, value))
-            except (ValueError, OSError):
-                pass
+def _limit_resources(config: dict) -> list[str]:
+    """Set the child's rlimits (soft = hard, so student code cannot raise them); the ones in force."""
+    wanted = (("RLIMIT_AS", "memory_bytes"), ("RLIMIT_FSIZE", "file_bytes"), ("RLIMIT_CORE", None),
+              ("RLIMIT_CPU", "cpu_seconds"), ("RLIMIT_NOFILE", "open_files"),
+              ("RLIMIT_NPROC", "processes"))
+    applied = []
+    for name, key in wanted:
+        value = 0 if key is None else config.get(key)
+        if value is None or (key is not None and not value):
+            continue
+        try:
+            resource.setrlimit(getattr(resource, name), (int(value), int(value)))
+            applied.append(name)
+        except (ValueError, OSError, AttributeError):
+            pass
+    return applied
+
+
+def _drop_privileges(uid: int | None, gid: int | None) -> str:
+    """Become an unprivileged user (from root), so student code cannot signal or overwrite the grader."""
+    if os.getuid() != 0:
+        return f"runs as uid {os.getuid()} (not root; no privileges to drop)"
+    if uid is None:
+        return ("runs as root: no usable unprivileged user (none exists, or it cannot read "
+                "the Python installation)")
+    try:
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
+    except OSError as error:
+        return f"runs as root: dropping privileges failed ({error})"
+    return f"runs as uid {uid}"
 
 
 def _student_traceback(error: BaseException) -> str:
@@ -64,22 +89,36 @@ def _student_traceback(error: BaseException) -> str:
 
 
 class Child:
-    def __init__(self, sock: socket.socket):
+    def __init__(self, sock: socket.socket, isolation: list[str] | None = None):
         self.sock = sock
+        self.isolation = isolation or []
         self.module = types.ModuleType("submission")
         self.module.__dict__["__builtins__"] = __builtins__
         sys.modules["submission"] = self.module
         self.output = CappedOutput()
 
-    def load(self, cells: list[dict]) -> dict:
-        """Run each cell's definitions in order; a failing cell costs only its own names."""
-        problems = []
+    def load(self, cells: list[dict], skip: list) -> dict:
+        """Run each cell's definitions in order; a failing cell costs only its own names.
+
+        Before each statement the child says which one it is about to run, so the grader can
+        time each one, and skip it on the next start if it hung or crashed the process.
+        """
+        problems, skip = [], {(int(c), int(n)) for c, n in skip}
         for cell in cells:
             filename = f"<cell {cell['index']}>"
             linecache.cache[filename] = (len(cell["source"]), None,
                                          cell["source"].splitlines(True), filename)
+            try:
+                statements = ast.parse(cell["source"], filename).body
+            except (SyntaxError, RecursionError, MemoryError, ValueError) as error:
+                problems.append(f"Cell {cell['index']} could not be parsed ({type(error).__name__}).")
+                continue
             # One statement at a time: a failing import costs only the names it would define.
-            for statement in ast.parse(cell["source"], filename).body:
+            for number, statement in enumerate(statements):
+                if (cell["index"], number) in skip:
+                    continue
+                wire.send(self.sock, {"op": "progress", "cell": cell["index"], "statement": number,
+                                      "line": statement.lineno})
                 try:
                     code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
                     exec(code, self.module.__dict__)
@@ -89,7 +128,7 @@ class Child:
         defined = sorted(name for name, value in self.module.__dict__.items()
                          if not name.startswith("__"))
         return {"op": "loaded", "defined": defined, "problems": problems,
-                "output": self.output.take()}
+                "output": self.output.take(), "isolation": self.isolation}
 
     def call_back(self, callback_id: int):
         def remote(*args, **kwargs):
@@ -123,7 +162,7 @@ class Child:
             sys.stdout = sys.stderr = self.output
             try:
                 if op == "load":
-                    wire.send(self.sock, self.load(header["cells"]))
+                    wire.send(self.sock, self.load(header["cells"], header.get("skip", [])))
                 elif op == "call":
                     build = wire.builder()
                     try:
@@ -150,12 +189,16 @@ def _safe_str(error: BaseException) -> str:
 
 
 def main() -> None:
-    fd, memory_bytes, file_bytes = (int(arg) for arg in sys.argv[1:4])
+    fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
     sock = socket.socket(fileno=fd)
-    _limit_resources(memory_bytes, file_bytes)
     os.environ.pop("TML_GRADER_SECRET", None)
+    os.environ.pop("TML_GRADER_SEED", None)
+    # rlimits first (RLIMIT_NPROC counts the processes of the user we become), then the user.
+    applied = _limit_resources(config)
+    who = _drop_privileges(config.get("uid"), config.get("gid"))
+    isolation = [who, "limits: " + ", ".join(applied)]
     try:
-        Child(sock).serve()
+        Child(sock, isolation).serve()
     except wire.WireError:
         pass
 

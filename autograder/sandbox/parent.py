@@ -6,7 +6,11 @@ next call starts a fresh one, so one broken function fails only its own tests.
 """
 from __future__ import annotations
 
+import functools
+import json
 import os
+import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -61,7 +65,56 @@ class StudentException(SubmissionError):
 class Limits:
     memory_bytes: int = 8 << 30      # address space; the CUDA build of torch reserves a lot of it
     file_bytes: int = 256 << 20
-    load_timeout_s: float = 120.0
+    load_timeout_s: float = 120.0    # all of loading, restarts after skipped statements included
+    statement_timeout_s: float = 30.0  # one top-level statement while loading
+    cpu_seconds: int = 15 * 60       # RLIMIT_CPU of one child
+    open_files: int = 256            # RLIMIT_NOFILE
+    processes: int = 256             # RLIMIT_NPROC (per user: only bounds anything after the drop)
+    call_timeout_s: float | None = None  # caps every check's own time limit (tests, batch runs)
+    drop_privileges: bool = True     # when root: run the child as `nobody`
+    namespaces: bool = True          # `unshare --net --pid` around the child, where it works
+
+
+_UNPRIVILEGED_USER = "nobody"
+_MAX_LOAD_SKIPS = 10
+
+
+@functools.lru_cache(maxsize=None)
+def unshare_available() -> bool:
+    """Whether the child can be put in fresh network and PID namespaces here (root in most
+    containers; unprivileged kernels and Gradescope's image may refuse)."""
+    tool = shutil.which("unshare")
+    if tool is None:
+        return False
+    try:
+        return subprocess.run([tool, "--net", "--pid", "--fork", "--kill-child", "true"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=10).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@functools.lru_cache(maxsize=None)
+def unprivileged_ids() -> tuple[int, int] | None:
+    """(uid, gid) to run student code as: when the grader runs as root, such a user exists, and it
+    can still import the standard library, numpy and the grader's child module (a Python installed
+    under /root, or a grader copied into a private directory, cannot)."""
+    if os.getuid() != 0:
+        return None
+    try:
+        entry = pwd.getpwnam(_UNPRIVILEGED_USER)
+    except KeyError:
+        return None
+    probe = (f"import os; os.setgroups([]); os.setgid({entry.pw_gid}); os.setuid({entry.pw_uid}); "
+             f"import glob, ctypes, numpy, sys; sys.path.insert(0, {str(PACKAGE_ROOT)!r}); "
+             "import autograder.sandbox.child")
+    try:
+        done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", env={},
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (entry.pw_uid, entry.pw_gid) if done.returncode == 0 else None
 
 
 @dataclass
@@ -72,31 +125,94 @@ class Sandbox:
     load_problems: list[str] = field(default_factory=list)
     defined: set[str] = field(default_factory=set)
     starts: int = 0
+    isolation: list[str] = field(default_factory=list)   # what confined the child, in words
 
     def __post_init__(self):
         self._process: subprocess.Popen | None = None
         self._sock: socket.socket | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="tml-submission-")
+        self._load_skips: list[list[int]] = []
+        self._load_skip_problems: list[str] = []
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
+        """Start a child and load the definitions. A statement that hangs or kills the child while
+        loading is skipped from then on (and reported), and loading starts over without it."""
+        began = time.monotonic()
+        while True:
+            self._spawn()
+            try:
+                self._load(began + self.limits.load_timeout_s)
+                return
+            except _LoadStatementFailed as failed:
+                self.stop()
+                self._load_skips.append(failed.where)
+                self._load_skip_problems.append(failed.problem)
+                if len(self._load_skips) > _MAX_LOAD_SKIPS:
+                    raise SubmissionCrashed("Loading your notebook failed too many times: "
+                                            + failed.problem) from None
+
+    def _spawn(self) -> None:
         parent_sock, child_sock = socket.socketpair()
         env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
+        env["HOME"] = self._workdir.name       # caches (torch, matplotlib) land in the temp dir
+        ids = unprivileged_ids() if self.limits.drop_privileges else None
+        config = {"memory_bytes": self.limits.memory_bytes, "file_bytes": self.limits.file_bytes,
+                  "cpu_seconds": self.limits.cpu_seconds, "open_files": self.limits.open_files,
+                  "processes": self.limits.processes if ids else None}
+        if ids:
+            config["uid"], config["gid"] = ids
+            os.chown(self._workdir.name, *ids)
         bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
                      "from autograder.sandbox.child import main; main()")
+        command = [sys.executable, "-I", "-c", bootstrap, str(PACKAGE_ROOT),
+                   str(child_sock.fileno()), json.dumps(config)]
+        wrapped = self.limits.namespaces and unshare_available()
+        if wrapped:  # no network; a PID namespace dies with the child, fork bombs included
+            command = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--"] + command
         self._process = subprocess.Popen(
-            [sys.executable, "-I", "-c", bootstrap, str(PACKAGE_ROOT), str(child_sock.fileno()),
-             str(self.limits.memory_bytes), str(self.limits.file_bytes)],
-            pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, cwd=self._workdir.name, env=env, start_new_session=True)
+            command, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self._workdir.name, env=env,
+            start_new_session=True)
         child_sock.close()
         self._sock = parent_sock
         self.starts += 1
+        self.isolation = ["no network, own PID namespace (unshare)" if wrapped else
+                          "network and PID namespaces not available (unshare refused): the child "
+                          "shares the grader's network"]
+
+    def _load(self, load_deadline: float) -> None:
         cells = [{"index": c.index, "source": c.source} for c in self.extraction.cells]
-        wire.send(self._sock, {"op": "load", "cells": cells})
-        header, _ = self._receive(time.monotonic() + self.limits.load_timeout_s, "loading your notebook")
-        self.defined = set(header.get("defined", []))
-        self.load_problems = list(header.get("problems", []))
+        wire.send(self._sock, {"op": "load", "cells": cells, "skip": self._load_skips})
+        where = None
+        while True:  # the first message may be slow (a cold interpreter): only the load deadline
+            deadline = load_deadline if where is None else min(
+                load_deadline, time.monotonic() + self.limits.statement_timeout_s)
+            try:
+                header, _ = self._receive(deadline, "loading your notebook")
+            except (SubmissionTimeout, SubmissionCrashed) as error:
+                if where is None:
+                    raise
+                cell, number, line = where
+                kind = ("ran for more than "
+                        f"{self.limits.statement_timeout_s:g} s" if isinstance(error, SubmissionTimeout)
+                        else "ended the grader's process")
+                raise _LoadStatementFailed(
+                    [cell, number],
+                    f"Cell {cell}, line {line}: this top-level statement {kind} while your "
+                    "definitions loaded (an infinite loop or exit in a class body or a constant?). "
+                    "It was skipped; the rest of your notebook was graded without it.") from None
+            if header.get("op") == "progress":
+                where = (int(header.get("cell", 0)), int(header.get("statement", 0)),
+                         int(header.get("line", 0)))
+                continue
+            break
+        if header.get("op") != "loaded":
+            self.stop()
+            raise SubmissionCrashed("Your code sent the grader an unexpected message while loading.")
+        self.defined = {str(name) for name in header.get("defined", [])}
+        self.load_problems = self._load_skip_problems + [str(p) for p in header.get("problems", [])]
+        self.isolation = [str(item) for item in header.get("isolation", [])] + self.isolation
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
@@ -137,16 +253,21 @@ class Sandbox:
             raise SubmissionTimeout(f"Time limit reached while {doing}. Look for an infinite loop "
                                     "or work that is far slower than it needs to be.") from None
         except (wire.WireError, OSError) as error:
-            code = self._process.wait(timeout=5) if self._process else None
+            try:
+                code = self._process.wait(timeout=5) if self._process else None
+            except subprocess.TimeoutExpired:   # alive, but it sent something we refuse to read
+                self.stop()
+                raise SubmissionCrashed(f"Your code sent the grader a message it refused while "
+                                        f"{doing} ({error}).") from None
             self.stop()
             raise SubmissionCrashed(_describe_exit(code, doing)) from error
 
     def call(self, name: str, *args, **kwargs):
+        restart_began = time.monotonic()   # starting the child is not this test's time
         if not self.defined and self._process is None:
             self._ensure_running()
         if name not in self.defined:
             raise MissingFunction(self._missing_message(name))
-        restart_began = time.monotonic()
         self._ensure_running()
         if self.deadline is not None:  # a restart after another test's crash is not this test's time
             self.deadline += time.monotonic() - restart_began
@@ -191,6 +312,12 @@ class Sandbox:
         if problems:
             text += "\nThese cells could not be used, which may be why:\n" + "\n".join(problems)
         return text
+
+
+class _LoadStatementFailed(Exception):
+    def __init__(self, where: list[int], problem: str):
+        super().__init__(problem)
+        self.where, self.problem = where, problem
 
 
 def _describe_exit(code: int | None, doing: str) -> str:

@@ -7,6 +7,7 @@ else arrives as an ``Opaque`` placeholder that names its type, so a check can sa
 """
 from __future__ import annotations
 
+import importlib
 import json
 import socket
 import struct
@@ -60,7 +61,6 @@ TRUSTED_FACTORY_PREFIX = "autograder."
 
 def builder():
     """A ``make_build`` for decode: imports the trusted factory and caches results per call."""
-    import importlib
     built: dict = {}
 
     def build(factory: str, args: tuple, path: str):
