@@ -2,7 +2,9 @@
 
     python -m autograder grade [HW] [SUBMISSION.ipynb] [--results results.json]
     python -m autograder release [HW ...]
-    python -m autograder gradescope HW -o HW_autograder.zip
+    python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
+    python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
+    python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
 """
 from __future__ import annotations
 
@@ -43,7 +45,25 @@ def _release(args) -> int:
 def _gradescope(args) -> int:
     from autograder.gradescope import build_zip
     output = args.output or f"{args.homework}_autograder.zip"
-    print(f"wrote {build_zip(args.homework, output)}")
+    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility)}")
+    return 0
+
+
+def _grade_all(args) -> int:
+    from autograder.batch import grade_all
+    outcomes = grade_all(args.homework, args.submissions, args.output, jobs=args.jobs,
+                         force=args.force, parts=args.parts, timeout=args.timeout)
+    errors = [o for o in outcomes if o.error]
+    print(f"graded {len(outcomes)} submissions ({sum(o.skipped for o in outcomes)} reused, "
+          f"{len(errors)} could not be graded) -> {args.output}/grades.csv, summary.md")
+    return 0
+
+
+def _export_written(args) -> int:
+    from autograder.export import export_written
+    html, pdf, message = export_written(args.submission, args.output, pdf=args.pdf)
+    print(f"wrote {html}")
+    print(f"wrote {pdf}" if pdf else message)
     return 0
 
 
@@ -65,7 +85,27 @@ def main(argv: list[str] | None = None) -> int:
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip")
     gradescope.add_argument("homework")
     gradescope.add_argument("-o", "--output", help="zip path (default HW_autograder.zip)")
+    gradescope.add_argument("--hidden-visibility", choices=["after_published", "after_due_date", "hidden"],
+                            help="Gradescope visibility of hidden checks (default after_published)")
     gradescope.set_defaults(run=_gradescope)
+
+    grade_all = commands.add_parser("grade-all", help="grade a folder of submissions in parallel")
+    grade_all.add_argument("homework")
+    grade_all.add_argument("submissions", help="a folder: one .ipynb or one folder per student")
+    grade_all.add_argument("-o", "--output", required=True, help="folder for grades.csv, feedback, summary")
+    grade_all.add_argument("--jobs", "-j", type=int, default=1, help="students graded at once")
+    grade_all.add_argument("--force", action="store_true", help="regrade students already graded")
+    grade_all.add_argument("--parts", "--part", nargs="+", action="extend",
+                           help="grade only these sections, e.g. --parts 1 2")
+    grade_all.add_argument("--timeout", type=float, default=900.0,
+                           help="wall-clock cap per student in seconds (default 900)")
+    grade_all.set_defaults(run=_grade_all)
+
+    export = commands.add_parser("export-written", help="collect written answers into HTML (and PDF)")
+    export.add_argument("submission", help="the student's .ipynb")
+    export.add_argument("-o", "--output", help="HTML path (default: SUBMISSION_answers.html)")
+    export.add_argument("--pdf", help="PDF path (default: beside the HTML; needs chromium)")
+    export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)
     return args.run(args)

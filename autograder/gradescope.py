@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.results import HIDDEN_VISIBILITIES, HIDDEN_VISIBILITY_ENV
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -57,7 +58,7 @@ if [ ! -f "$submission" ]; then
     if [ "${{#found[@]}}" -eq 1 ]; then submission="${{found[0]}}"; fi
 fi
 mkdir -p "$ROOT/results"
-exec python3 -m autograder grade {homework} "$submission" --results "$ROOT/results/results.json"
+{visibility}exec python3 -m autograder grade {homework} "$submission" --results "$ROOT/results/results.json"
 """
 
 
@@ -68,14 +69,21 @@ def _add_executable(archive: zipfile.ZipFile, name: str, text: str) -> None:
     archive.writestr(info, text)
 
 
-def build_zip(homework_id: str, output: str | Path) -> Path:
+def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | None = None) -> Path:
+    """The zip for ``homework_id``. ``hidden_visibility`` ("hidden", "after_due_date") overrides
+    the Gradescope visibility of hidden checks, "after_published" by default."""
     homework = homeworks.get(homework_id)
+    if hidden_visibility not in (None, *HIDDEN_VISIBILITIES):
+        raise ValueError(f"hidden_visibility must be one of {HIDDEN_VISIBILITIES}")
+    visibility = (f'export {HIDDEN_VISIBILITY_ENV}="${{{HIDDEN_VISIBILITY_ENV}:-{hidden_visibility}}}"\n'
+                  if hidden_visibility else "")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
         _add_executable(archive, "setup.sh", SETUP_SH)
         _add_executable(archive, "run_autograder",
-                        RUN_AUTOGRADER.format(notebook=homework.notebook, homework=homework.id))
+                        RUN_AUTOGRADER.format(notebook=homework.notebook, homework=homework.id,
+                                              visibility=visibility))
         archive.writestr("source/requirements.txt",
                          REQUIREMENTS + "".join(f"{line}\n" for line in homework.requirements))
         for path in sorted(PACKAGE_DIR.rglob("*.py")):

@@ -2,10 +2,26 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Hidden checks are "after_published" (students see them once grades are published). Set
+# $TML_HIDDEN_VISIBILITY to "hidden" (never shown) or "after_due_date" to change that.
+HIDDEN_VISIBILITY_ENV = "TML_HIDDEN_VISIBILITY"
+HIDDEN_VISIBILITIES = ("after_published", "after_due_date", "hidden")
+
+
+def hidden_visibility() -> str:
+    chosen = os.environ.get(HIDDEN_VISIBILITY_ENV, "").strip() or "after_published"
+    if chosen not in HIDDEN_VISIBILITIES:     # a typo must not cost a student their grade
+        print(f"warning: ignoring ${HIDDEN_VISIBILITY_ENV}={chosen!r}; use one of "
+              f"{HIDDEN_VISIBILITIES}", file=sys.stderr)
+        return "after_published"
+    return chosen
 
 
 @dataclass
@@ -29,6 +45,7 @@ class GradingResult:
     execution_time: float = 0.0
     notes: list[str] = field(default_factory=list)      # e.g. cells that could not be used
     internal_errors: list[str] = field(default_factory=list)
+    sandbox: list[str] = field(default_factory=list)    # what confined the student's code
 
     @property
     def score(self) -> float:
@@ -39,8 +56,10 @@ class GradingResult:
         return round(sum(t.max_score for t in self.tests), 6)
 
     def to_gradescope(self) -> dict:
+        hidden = hidden_visibility()
         summary = [f"{self.homework}: {self.score:g} / {self.max_score:g} points "
-                   f"(graded in {self.execution_time:.1f} s)."] + self.notes
+                   f"(graded in {self.execution_time:.1f} s)."] + self.notes + (
+                      ["Sandbox: " + "; ".join(self.sandbox)] if self.sandbox else [])
         return {
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
@@ -49,7 +68,8 @@ class GradingResult:
             "stdout_visibility": "hidden",
             "tests": [{"name": f"{t.number} {t.name}", "number": t.number, "score": round(t.score, 6),
                        "max_score": t.max_score, "status": t.status, "output": t.output,
-                       "visibility": t.visibility} for t in self.tests],
+                       "visibility": hidden if t.visibility == "after_published" else t.visibility}
+                      for t in self.tests],
         }
 
     def write_json(self, path: str | Path) -> None:

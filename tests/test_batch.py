@@ -1,0 +1,119 @@
+"""grade-all: one process per student, grades.csv, feedback, summary, per-student caps, resuming."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import subprocess
+import sys
+
+from conftest import REPO
+
+from autograder import homeworks
+from autograder.batch import discover, grade_all
+
+HW1 = homeworks.get("hw1")
+PARTS = ["2.1"]                     # three quick checks, 5 points
+ATTRIBUTION = ["2.1 attribution: complete for 20 random (baseline, class) pairs",
+               "2.1 attribution: complete on a hidden model", "2.1 explain: input times attribution"]
+METADATA = """\
+submission_1:
+  :submitters:
+  - :name: Bob Stub
+    :email: bob@example.edu
+    :sid: '2'
+  :created_at: 2026-01-01 10:00:00.000000000 +00:00
+"""
+
+
+def make_class(root):
+    root.mkdir()
+    shutil.copy(HW1.solution, root / "alice.ipynb")
+    (root / "submission_1").mkdir()                          # Gradescope export layout
+    shutil.copy(HW1.student, root / "submission_1" / HW1.notebook)
+    (root / "submission_2").mkdir()                          # nothing submitted
+    (root / "submission_2" / "notes.txt").write_text("forgot the notebook")
+    (root / "submission_3").mkdir()
+    (root / "submission_3" / "mine.ipynb").write_text("{ not json")
+    (root / "submission_metadata.yml").write_text(METADATA)
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="") as handle:
+        return {row["student"]: row for row in csv.DictReader(handle)}
+
+
+def test_discover_layouts(tmp_path):
+    students = {s.id: s for s in discover("hw1", make_class(tmp_path / "subs"))}
+    assert set(students) == {"alice", "submission_1", "submission_2", "submission_3"}
+    assert students["submission_1"].names == ["Bob Stub"]
+    assert students["submission_1"].emails == ["bob@example.edu"]
+    assert students["submission_2"].notebook is None and "No .ipynb" in students["submission_2"].problem
+    assert students["submission_3"].notebook.name == "mine.ipynb"
+
+
+def test_grade_all_outputs(tmp_path):
+    out = tmp_path / "out"
+    outcomes = grade_all("hw1", make_class(tmp_path / "subs"), out, jobs=2, parts=PARTS,
+                         progress=False)
+    assert len(outcomes) == 4
+    rows = read_csv(out / "grades.csv")
+    assert set(rows) == {"alice", "submission_1", "submission_2", "submission_3"}
+    assert all(name in rows["alice"] for name in ATTRIBUTION)
+    assert rows["alice"]["total"] == "5" and rows["alice"]["error"] == ""
+    assert [rows["alice"][name] for name in ATTRIBUTION] == ["2", "2", "1"]
+    assert rows["submission_1"]["total"] == "0" and rows["submission_1"]["names"] == "Bob Stub"
+    assert rows["submission_2"]["total"] == "0" and "No .ipynb" in rows["submission_2"]["error"]
+    assert rows["submission_3"]["total"] == "0"             # unreadable: graded 0 with the reason
+    for student in rows:
+        assert (out / "students" / student / "results.json").is_file()
+    stub_results = json.loads((out / "students" / "submission_1" / "results.json").read_text())
+    feedback = (out / "students" / "submission_1" / "feedback.md").read_text()
+    assert "Bob Stub" in feedback and "**Score: 0 / 5**" in feedback
+    for test in stub_results["tests"]:                      # every message, hints included
+        assert test["name"] in feedback and test["output"].splitlines()[0] in feedback
+    assert "not valid notebook JSON" in (out / "students" / "submission_3" / "feedback.md").read_text()
+    assert "could not be graded" in (out / "students" / "submission_2" / "feedback.md").read_text()
+    summary = (out / "summary.md").read_text()
+    assert "mean **1.25**, median **0**" in summary
+    assert "Tests most students failed" in summary and ATTRIBUTION[0] in summary
+
+
+def test_cap_crash_and_resume(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(HW1.solution, subs / "alice.ipynb")
+    shutil.copy(HW1.student, subs / "bob.ipynb")
+    out = tmp_path / "out"
+    # A cap too short for anyone: every row is 0 with the reason, and the batch still finishes.
+    outcomes = grade_all("hw1", subs, out, jobs=2, parts=PARTS, timeout=0.2, progress=False)
+    assert all("limit per student" in o.error for o in outcomes)
+    assert read_csv(out / "grades.csv")["alice"]["total"] == "0"
+    # Resuming retries the failures; then a further run reuses the results.
+    outcomes = grade_all("hw1", subs, out, jobs=2, parts=PARTS, progress=False)
+    assert {o.student.id: (o.skipped, o.results["score"]) for o in outcomes} == \
+        {"alice": (False, 5.0), "bob": (False, 0.0)}
+    before = (out / "students" / "alice" / "results.json").stat().st_mtime_ns
+    (subs / "carol.ipynb").write_text("{ not json")
+    outcomes = grade_all("hw1", subs, out, jobs=1, parts=PARTS, progress=False)
+    assert {o.student.id: o.skipped for o in outcomes} == {"alice": True, "bob": True, "carol": False}
+    assert (out / "students" / "alice" / "results.json").stat().st_mtime_ns == before
+    assert read_csv(out / "grades.csv")["alice"]["total"] == "5"
+    # A grader that fails for one student (here: an unknown part) costs only that student.
+    outcomes = grade_all("hw1", subs, out, jobs=2, parts=["9.9"], force=True, progress=False)
+    assert all("exit code 2" in o.error for o in outcomes)
+    assert all(row["total"] == "0" for row in read_csv(out / "grades.csv").values())
+
+
+def test_cli_grade_all(tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(HW1.solution, subs / "alice.ipynb")
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade-all", "hw1", str(subs),
+                           "--jobs", "1", "-o", str(tmp_path / "out"), "--parts", *PARTS],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "graded 1 submissions" in done.stdout
+    assert read_csv(tmp_path / "out" / "grades.csv")["alice"]["total"] == "5"
+    assert (tmp_path / "out" / "summary.md").is_file()
