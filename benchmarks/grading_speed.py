@@ -2,8 +2,8 @@
 
     python benchmarks/grading_speed.py [--homework hw1] [--repeats 3] [--quick] [--with-cifar]
 
-For each homework it grades the reference solution with our grader (CIFAR-10 part excluded unless
---with-cifar) and executes the whole solution notebook with nbclient, which is what
+For each homework it grades the reference solution with our grader (HW1's CIFAR-10 part excluded
+unless --with-cifar) and executes the whole solution notebook with nbclient, which is what
 `nbgrader autograde` does, in the same run. It prints medians of wall time, the peak RSS of the
 grader process and of the sandboxed child, and the ratio. --quick runs the notebook in its quick
 mode (TML_QUICK=1: small subsets), which understates what nbgrader would cost.
@@ -51,7 +51,11 @@ def run(script: str, *args: str, env: dict | None = None) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def parts_of(homework) -> list[str] | None:
+# Parts left out by default: training that the figure is not about (HW1 part 3 trains CIFAR-10).
+SLOW_PARTS = {"hw1": {"3"}}
+
+
+def parts_of(homework) -> list[str]:
     text = homework.spec.read_text()
     return sorted({line.split('"')[1].split(".")[0] for line in text.splitlines()
                    if line.startswith("@check(")})
@@ -67,7 +71,8 @@ def main() -> None:
     env = {"MPLBACKEND": "Agg", **({"TML_QUICK": "1"} if args.quick else {})}
     for homework_id in args.homework or list(homeworks.HOMEWORKS):
         homework = homeworks.get(homework_id)
-        parts = None if args.with_cifar else [p for p in parts_of(homework) if p != "3"]
+        slow = set() if args.with_cifar else SLOW_PARTS.get(homework.id, set())
+        parts = [p for p in parts_of(homework) if p not in slow]
         grades = [run(MEASURE_GRADE, homework.id, str(homework.solution), json.dumps(parts))
                   for _ in range(args.repeats)]
         notebooks = [run(MEASURE_NOTEBOOK, str(homework.solution), env=env)
