@@ -11,55 +11,12 @@ turns them into the student notebook. Cell ids are fixed so that the output is r
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-import nbformat
+from notebook_builder import NotebookBuilder
 
-REPO = Path(__file__).resolve().parents[1]
-TARGET = REPO / "solutions" / "hw3_bayes_backprop.ipynb"
-
-CELLS: list[nbformat.NotebookNode] = []
-
-
-def _nbgrader(grade_id: str, solution: bool) -> dict:
-    return {"nbgrader": {"grade": False, "solution": solution, "locked": not solution,
-                         "schema_version": 3, "grade_id": grade_id}}
-
-
-def md(cell_id: str, source: str, locked: bool = False) -> None:
-    cell = nbformat.v4.new_markdown_cell(source.strip("\n"), id=cell_id)
-    if locked:
-        cell.metadata.update(_nbgrader(cell_id, solution=False))
-    CELLS.append(cell)
-
-
-def code(cell_id: str, source: str, tags: list[str] | None = None) -> None:
-    cell = nbformat.v4.new_code_cell(source.strip("\n"), id=cell_id)
-    if tags:
-        cell.metadata["tags"] = tags
-    CELLS.append(cell)
-
-
-def solution(grade_id: str, source: str) -> None:
-    """A code cell whose function bodies sit between BEGIN/END SOLUTION lines."""
-    assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, grade_id
-    cell = nbformat.v4.new_code_cell(source.strip("\n"), id=grade_id)
-    cell.metadata.update(_nbgrader(grade_id, solution=True))
-    CELLS.append(cell)
-
-
-def written(grade_id: str, question: str, answer: str) -> None:
-    """A locked question cell, then a markdown answer cell holding the model answer."""
-    md(f"{grade_id}_question", question, locked=True)
-    source = ("**Your answer:**\n\n<!-- BEGIN SOLUTION -->\n" + answer.strip("\n") +
-              "\n<!-- END SOLUTION -->")
-    cell = nbformat.v4.new_markdown_cell(source, id=grade_id)
-    cell.metadata.update(_nbgrader(grade_id, solution=True))
-    CELLS.append(cell)
-
-
-def selfcheck(part: str) -> None:
-    code(f"selfcheck_{part.replace('.', '_')}", f'selfcheck("hw3", "{part}", globals())')
+BUILDER = NotebookBuilder("hw3", "hw3_bayes_backprop.ipynb")
+md, code, solution = BUILDER.md, BUILDER.code, BUILDER.solution
+written, selfcheck = BUILDER.written, BUILDER.selfcheck
 
 
 # =============================================================================================
@@ -1133,34 +1090,5 @@ check that every cell runs and that the self-checks pass. Then download the note
 """)
 
 
-def build() -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = CELLS
-    nb.metadata = {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-        "language_info": {"name": "python"},
-    }
-    nbformat.validate(nb)
-    ids = [cell.id for cell in nb.cells]
-    assert len(ids) == len(set(ids)), "cell ids must be unique"
-    return nb
-
-
-def render(nb: nbformat.NotebookNode) -> str:
-    return nbformat.writes(nb) + "\n"
-
-
-def main(argv: list[str]) -> int:
-    text = render(build())
-    if "--check" in argv:
-        same = TARGET.is_file() and TARGET.read_text() == text
-        print(f"{TARGET.relative_to(REPO)} is {'up to date' if same else 'out of date'}")
-        return 0 if same else 1
-    TARGET.parent.mkdir(parents=True, exist_ok=True)
-    TARGET.write_text(text)
-    print(f"wrote {TARGET.relative_to(REPO)} ({len(CELLS)} cells)")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(BUILDER.main(sys.argv[1:]))

@@ -1,0 +1,82 @@
+"""Shared by the tools/build_hwN_solution.py scripts: a solution notebook written from cell
+sources, with nbgrader metadata, fixed cell ids (reproducible output) and no outputs.
+
+Solution cells carry ``### BEGIN SOLUTION`` / ``<!-- BEGIN SOLUTION -->`` markers;
+``python -m autograder release`` turns them into the student notebook.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _nbgrader(grade_id: str, solution: bool) -> dict:
+    return {"nbgrader": {"grade": False, "solution": solution, "locked": not solution,
+                         "schema_version": 3, "grade_id": grade_id}}
+
+
+class NotebookBuilder:
+    def __init__(self, homework: str, notebook: str):
+        self.homework = homework
+        self.target = REPO / "solutions" / notebook
+        self.cells: list[nbformat.NotebookNode] = []
+
+    def md(self, cell_id: str, source: str, locked: bool = False) -> None:
+        cell = nbformat.v4.new_markdown_cell(source.strip("\n"), id=cell_id)
+        if locked:
+            cell.metadata.update(_nbgrader(cell_id, solution=False))
+        self.cells.append(cell)
+
+    def code(self, cell_id: str, source: str, tags: list[str] | None = None) -> None:
+        cell = nbformat.v4.new_code_cell(source.strip("\n"), id=cell_id)
+        if tags:
+            cell.metadata["tags"] = tags
+        self.cells.append(cell)
+
+    def solution(self, grade_id: str, source: str) -> None:
+        """A code cell whose function bodies sit between BEGIN/END SOLUTION lines."""
+        assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, grade_id
+        cell = nbformat.v4.new_code_cell(source.strip("\n"), id=grade_id)
+        cell.metadata.update(_nbgrader(grade_id, solution=True))
+        self.cells.append(cell)
+
+    def written(self, grade_id: str, question: str, answer: str) -> None:
+        """A locked question cell, then a markdown answer cell holding the model answer."""
+        self.md(f"{grade_id}_question", question, locked=True)
+        source = ("**Your answer:**\n\n<!-- BEGIN SOLUTION -->\n" + answer.strip("\n") +
+                  "\n<!-- END SOLUTION -->")
+        cell = nbformat.v4.new_markdown_cell(source, id=grade_id)
+        cell.metadata.update(_nbgrader(grade_id, solution=True))
+        self.cells.append(cell)
+
+    def selfcheck(self, part: str) -> None:
+        self.code(f"selfcheck_{part.replace('.', '_')}",
+                  f'selfcheck("{self.homework}", "{part}", globals())')
+
+    def build(self) -> nbformat.NotebookNode:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = self.cells
+        nb.metadata = {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "language_info": {"name": "python"},
+        }
+        nbformat.validate(nb)
+        ids = [cell.id for cell in nb.cells]
+        assert len(ids) == len(set(ids)), "cell ids must be unique"
+        return nb
+
+    def main(self, argv: list[str]) -> int:
+        """Write the notebook, or with --check exit 1 if the committed one differs."""
+        text = nbformat.writes(self.build()) + "\n"
+        name = self.target.relative_to(REPO)
+        if "--check" in argv:
+            same = self.target.is_file() and self.target.read_text() == text
+            print(f"{name} is {'up to date' if same else 'out of date'}")
+            return 0 if same else 1
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.target.write_text(text)
+        print(f"wrote {name} ({len(self.cells)} cells)")
+        return 0
