@@ -46,6 +46,22 @@ def replace_function(notebook: Path, name: str, new_source: str, out: Path) -> P
     raise LookupError(f"no top-level function {name} in {notebook}")
 
 
+def run_quick(notebook: Path, workdir: Path) -> str:
+    """Execute a notebook headless in quick mode (TML_QUICK=1); returns what its cells printed."""
+    from nbclient import NotebookClient
+    nb = nbformat.read(notebook, as_version=4)
+    env_before = dict(os.environ)
+    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
+    try:
+        NotebookClient(nb, timeout=600, kernel_name="python3",
+                       resources={"metadata": {"path": str(workdir)}}).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(env_before)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
+
+
 @pytest.fixture
 def notebook(tmp_path):
     def make(*sources: str, name: str = "submission.ipynb") -> Path:

@@ -3,19 +3,13 @@ lose exactly the points of the checks they should fail."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import zipfile
 
 import jsonschema
 import nbformat
 import pytest
-from conftest import REPO, needs_mnist, replace_function
-from nbclient import NotebookClient
+from conftest import REPO, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks, release
-from autograder.gradescope import build_zip
 from autograder.grade import grade
 
 HW1 = homeworks.get("hw1")
@@ -130,48 +124,9 @@ def test_student_notebook_hides_solutions_and_keeps_instructions():
     assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
 
 
-def _run_zip(zip_path, submission, root):
-    with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(root / "autograder")
-    for name in ("run_autograder", "setup.sh"):
-        os.chmod(root / "autograder" / name, 0o755)
-    (root / "autograder" / "submission").mkdir()
-    (root / "autograder" / "submission" / HW1.notebook).write_bytes(submission.read_bytes())
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root / "autograder"),
-           "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"}
-    done = subprocess.run([str(root / "autograder" / "run_autograder")], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    results = json.loads((root / "autograder" / "results" / "results.json").read_text())
-    jsonschema.validate(results, SCHEMA)
-    return results
-
-
-def test_gradescope_zip_round_trip(tmp_path):
-    zip_path = build_zip("hw1", tmp_path / "hw1_autograder.zip")
-    with zipfile.ZipFile(zip_path) as archive:
-        names = set(archive.namelist())
-    assert {"setup.sh", "run_autograder", "source/requirements.txt",
-            "source/autograder/cli.py"} <= names
-    assert not any("solutions" in name or name.endswith(".ipynb") for name in names)
-    solved = _run_zip(zip_path, HW1.solution, tmp_path / "a")
-    assert solved["score"] == sum(t["max_score"] for t in solved["tests"]) > 0
-    stub = _run_zip(zip_path, HW1.student, tmp_path / "b")
-    assert stub["score"] == 0 and all(t["output"] for t in stub["tests"])
-
 
 @needs_mnist
 def test_solution_notebook_runs_top_to_bottom(tmp_path):
-    nb = nbformat.read(HW1.solution, as_version=4)
-    env_before = dict(os.environ)
-    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
-    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                        for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    outputs = run_quick(HW1.solution, tmp_path)
     assert "✗" not in outputs, "a self-check cell failed in the solution notebook"
     assert outputs.count("✓") >= 10

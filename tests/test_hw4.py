@@ -3,19 +3,14 @@ lose exactly the points of the checks they should fail."""
 from __future__ import annotations
 
 import json
-import os
-import zipfile
 
 import jsonschema
 import nbformat
 import numpy as np
 import pytest
-from conftest import REPO, replace_function
-from nbclient import NotebookClient
-from test_hw1 import _run_zip
+from conftest import REPO, run_quick, replace_function
 
 from autograder import homeworks, release
-from autograder.gradescope import build_zip
 from autograder.grade import grade
 
 HW4 = homeworks.get("hw4")
@@ -203,29 +198,8 @@ def test_student_notebook_hides_solutions_and_keeps_instructions():
     assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
 
 
-def test_gradescope_zip_round_trip(tmp_path):
-    zip_path = build_zip("hw4", tmp_path / "hw4_autograder.zip")
-    with zipfile.ZipFile(zip_path) as archive:
-        names = set(archive.namelist())
-    assert {"setup.sh", "run_autograder", "source/requirements.txt"} <= names
-    assert not any("solutions" in name or name.endswith(".ipynb") for name in names)
-    solved = _run_zip(zip_path, HW4.solution, tmp_path / "a")
-    assert solved["score"] == sum(t["max_score"] for t in solved["tests"]) > 0
-    stub = _run_zip(zip_path, HW4.student, tmp_path / "b")
-    assert stub["score"] == 0 and all(t["output"] for t in stub["tests"])
-
 
 def test_solution_notebook_runs_top_to_bottom(tmp_path):
-    nb = nbformat.read(HW4.solution, as_version=4)
-    env_before = dict(os.environ)
-    os.environ.update(TML_QUICK="1", MPLBACKEND="Agg")
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3",
-                       resources={"metadata": {"path": str(tmp_path)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_before)
-    outputs = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
-                        for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    outputs = run_quick(HW4.solution, tmp_path)
     assert "✗" not in outputs, "a self-check cell failed in the solution notebook"
     assert outputs.count("✓") >= 11

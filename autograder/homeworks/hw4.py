@@ -14,7 +14,7 @@ import numpy as np
 from autograder.checks.models import small_cnn
 from autograder.checks.numeric import as_array, assert_close, rel_error
 from autograder.sandbox.wire import Build
-from autograder.spec import CheckFailed, check, hidden_rng, note
+from autograder.spec import CheckFailed, check, hidden_rng
 
 CNN = "autograder.checks.models:small_cnn"
 
