@@ -7,7 +7,7 @@ import json
 import jsonschema
 import nbformat
 import pytest
-from conftest import REPO, run_quick, needs_mnist, replace_function
+from conftest import REPO, assert_loses_exactly, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks, release
 from autograder.grade import grade
@@ -83,14 +83,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     function, source, should_fail = MUTANTS[mutant]
     submission = replace_function(HW1.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw1", submission, parts=NOT_CIFAR)
-    failed = {t.name for t in result.tests if t.status == "failed"}
-    assert failed == should_fail
-    full = {t.name: t.max_score for t in solution_result.tests}
-    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
-                                         sum(full[name] for name in should_fail))
-    for test in result.tests:
-        if test.name in should_fail:
-            assert test.output and "Traceback" not in test.output
+    assert_loses_exactly(result, solution_result, should_fail)
 
 
 def test_extra_queries_earn_partial_credit(tmp_path):

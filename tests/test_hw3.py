@@ -9,7 +9,7 @@ import sys
 import jsonschema
 import nbformat
 import pytest
-from conftest import REPO, run_quick, needs_mnist, replace_function
+from conftest import REPO, assert_loses_exactly, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks, release
 from autograder.checks.syntax import forbidden_uses, unimplemented
@@ -121,14 +121,7 @@ def _mutate(name: str, source: str | None, out):
 def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
     function, source, parts, should_fail = MUTANTS[mutant]
     result = grade("hw3", _mutate(function, source, tmp_path / "mutant.ipynb"), parts=parts)
-    failed = {t.name for t in result.tests if t.status == "failed"}
-    assert failed == should_fail
-    full = {t.name: t.max_score for t in solution_result.tests}
-    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
-                                         sum(full[name] for name in should_fail))
-    for test in result.tests:
-        if test.name in should_fail:
-            assert test.output and "Traceback" not in test.output
+    assert_loses_exactly(result, solution_result, should_fail)
 
 
 def test_forbidden_call_is_named_with_cell_and_line(tmp_path):
