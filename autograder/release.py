@@ -18,23 +18,25 @@ README = homeworks.REPO_ROOT / "README.md"
 _BADGES = re.compile(r"(<!-- colab-badges:start -->\n).*?(<!-- colab-badges:end -->)", re.S)
 
 
-def use_course_setup_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def use_course_setup_cell(nb: nbformat.NotebookNode, homework: homeworks.Homework) \
+        -> nbformat.NotebookNode:
     for cell in nb.cells:
         if "setup" in cell.get("metadata", {}).get("tags", []):
-            cell.source = course.setup_cell_source()
+            cell.source = course.setup_cell_source(homework.requirements)
     return nb
 
 
 PIPELINE = [ClearSolutions(), ClearHiddenTests(), ClearOutput()]
 
 
-def student_version(solution: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def student_version(solution: nbformat.NotebookNode, homework: homeworks.Homework) \
+        -> nbformat.NotebookNode:
     nb = copy.deepcopy(solution)
     resources: dict = {}
     for step in PIPELINE:
         nb, resources = step.preprocess(nb, resources)
     nb.metadata.pop("celltoolbar", None)
-    return use_course_setup_cell(nb)
+    return use_course_setup_cell(nb, homework)
 
 
 def render(nb: nbformat.NotebookNode) -> str:
@@ -45,7 +47,7 @@ def release(homework_id: str, out_dir: Path | None = None) -> Path:
     homework = homeworks.get(homework_id)
     target = (out_dir or homework.student.parent) / homework.notebook
     target.parent.mkdir(parents=True, exist_ok=True)
-    student = student_version(nbformat.read(homework.solution, as_version=4))
+    student = student_version(nbformat.read(homework.solution, as_version=4), homework)
     target.write_text(render(student))
     return target
 

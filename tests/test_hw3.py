@@ -1,17 +1,15 @@
-"""HW3 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+"""HW3 end to end: the solution scores full marks and plausible mistakes
 lose exactly the points of the checks they should fail; plus the syntax-tree check on its own."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import jsonschema
 import nbformat
 import pytest
 from conftest import REPO, assert_loses_exactly, run_quick, needs_mnist, replace_function
 
-from autograder import homeworks, release
+from autograder import homeworks
 from autograder.checks.syntax import forbidden_uses, unimplemented
 from autograder.grade import grade
 
@@ -49,14 +47,6 @@ def test_training_checks_report_their_figures(solution_result):
     ood = next(out for name, out in outputs.items() if name.startswith("fit_one_vs_six"))
     assert "test accuracy" in mnist and "bar" in mnist
     assert "In-distribution accuracy" in ood and "3s" in ood and "AUROC" in ood
-
-
-def test_student_notebook_scores_zero_with_a_message_per_test():
-    result = grade("hw3", HW3.student)
-    assert result.score == 0 and result.internal_errors == []
-    for test in result.tests:
-        assert "not implemented yet" in test.output, (test.name, test.output)
-    jsonschema.validate(result.to_gradescope(), SCHEMA)
 
 
 MUTANTS = {
@@ -162,29 +152,6 @@ def test_unimplemented_finds_stubs_and_missing_functions():
 
 
 # --- release, drift, Gradescope, headless run ------------------------------------------------------
-
-def test_solution_notebook_matches_its_builder():
-    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw3_solution.py"), "--check"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_student_notebook_matches_release(tmp_path):
-    regenerated = release.release("hw3", out_dir=tmp_path)
-    assert regenerated.read_text() == HW3.student.read_text(), \
-        "notebooks/ drifted from solutions/: run `python -m autograder release hw3`"
-
-
-def test_student_notebook_hides_solutions_and_keeps_instructions():
-    student = nbformat.read(HW3.student, as_version=4)
-    text = "\n".join(cell.source for cell in student.cells)
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert text.count("raise NotImplementedError()") >= 20
-    assert "def evaluate_expression" in text and "def sgd_step" in text   # given helpers stay
-    assert "a = 2 * (alpha - 1)" not in text and "delta1" not in text
-    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
-
-
 
 @needs_mnist
 def test_solution_notebook_runs_top_to_bottom(tmp_path):

@@ -1,4 +1,4 @@
-"""HW4 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+"""HW4 end to end: the solution scores full marks and plausible mistakes
 lose exactly the points of the checks they should fail."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import REPO, assert_loses_exactly, run_quick, replace_function
 
-from autograder import homeworks, release
+from autograder import homeworks
 from autograder.grade import grade
 
 HW4 = homeworks.get("hw4")
@@ -37,14 +37,6 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
         assert (part, "visible") in visibility
     for part in ("1.1", "1.2", "2.2", "2.3", "2.4"):
         assert (part, "after_published") in visibility
-
-
-def test_student_notebook_scores_zero_with_a_message_per_test():
-    result = grade("hw4", HW4.student)
-    assert result.score == 0 and result.internal_errors == []
-    for test in result.tests:
-        assert "not implemented yet" in test.output, (test.name, test.output)
-    jsonschema.validate(result.to_gradescope(), SCHEMA)
 
 
 GRADCAM = {"gradcam (normalize=False): matches captum's LayerGradCam on a small CNN",
@@ -167,29 +159,6 @@ def test_greedy_selection_matches_best_subset_on_the_planted_family():
     for X, y, w, support in problems:
         beta = namespace["sparse_lime"](X, y, w, len(support))
         assert weighted_rss(X, y, w, beta) <= 1.01 * best_subset_rss(X, y, w, len(support))
-
-
-def test_student_notebook_matches_release(tmp_path):
-    regenerated = release.release("hw4", out_dir=tmp_path)
-    assert regenerated.read_text() == HW4.student.read_text(), \
-        "notebooks/ drifted from solutions/: run `python -m autograder release`"
-
-
-def test_solution_notebook_matches_its_build_script():
-    import subprocess
-    import sys
-    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw4_solution.py"),
-                           "--check"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_student_notebook_hides_solutions_and_keeps_instructions():
-    student = nbformat.read(HW4.student, as_version=4)
-    text = "\n".join(cell.source for cell in student.cells)
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert text.count("raise NotImplementedError()") >= 8
-    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
-
 
 
 def test_solution_notebook_runs_top_to_bottom(tmp_path):

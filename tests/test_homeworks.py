@@ -1,0 +1,71 @@
+"""What every homework must satisfy, whatever its topic: its notebooks are generated and in sync,
+the student version hides the solutions, installs what it needs in Colab, and scores zero with a
+message per test. Each homework's own file (test_hwN.py) grades its solution and its mutants."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import jsonschema
+import nbformat
+import pytest
+from conftest import REPO
+
+from autograder import course, homeworks, release
+from autograder.grade import grade
+
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+ALL = pytest.mark.parametrize("homework", list(homeworks.HOMEWORKS.values()), ids=lambda h: h.id)
+
+
+@ALL
+def test_solution_notebook_matches_its_build_script(homework):
+    script = REPO / "tools" / f"build_{homework.id}_solution.py"
+    done = subprocess.run([sys.executable, str(script), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@ALL
+def test_student_notebook_matches_release(homework, tmp_path):
+    regenerated = release.release(homework.id, out_dir=tmp_path)
+    assert regenerated.read_text() == homework.student.read_text(), \
+        "notebooks/ drifted from solutions/: run `python -m autograder release`"
+
+
+@ALL
+def test_student_notebook_hides_solutions_and_keeps_instructions(homework):
+    solution = nbformat.read(homework.solution, as_version=4)
+    student = nbformat.read(homework.student, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    solution_cells = [c for c in solution.cells if c.cell_type == "code" and
+                      c.metadata.get("nbgrader", {}).get("solution")]
+    assert solution_cells and text.count("raise NotImplementedError()") >= len(solution_cells)
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+    assert len(student.cells) == len(solution.cells)
+
+
+@ALL
+def test_setup_cell_installs_the_kit_and_the_homeworks_extras_in_colab(homework):
+    for notebook in (homework.solution, homework.student):
+        (setup,) = [c for c in nbformat.read(notebook, as_version=4).cells
+                    if "setup" in c.metadata.get("tags", [])]
+        assert setup.source == course.setup_cell_source(homework.requirements)
+        assert f"git+{course.repository_url()}" in setup.source
+        for requirement in homework.requirements:
+            shipped = requirement.split("==")[0] in course.COLAB_SHIPS
+            assert (requirement in setup.source) != shipped, requirement
+
+
+@ALL
+def test_student_notebook_scores_zero_with_a_message_per_test(homework):
+    result = grade(homework.id, homework.student)
+    assert result.tests and result.score == 0 and result.internal_errors == []
+    for test in result.tests:
+        assert "not implemented yet" in test.output, (test.name, test.output)
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+def test_readme_badges_match_course_settings():
+    assert release.badges() in (REPO / "README.md").read_text()
