@@ -20,14 +20,14 @@ class Flat:
 
 
 @lru_cache(maxsize=None)
-def digits(n_train: int = 5000, n_test: int = 2000) -> Flat:
+def digits(n_train: int = 5000, n_test: int = 2000, dtype=np.float64) -> Flat:
     """MNIST (a fixed subset) when a copy is at hand, else scikit-learn's 8x8 digits."""
     try:
         split = data.load_mnist(download=False)
     except data.DataUnavailable:
         from sklearn.datasets import load_digits
         bunch = load_digits()
-        x, y = bunch.data / 16.0, bunch.target.astype(np.int64)
+        x, y = (bunch.data / 16.0).astype(dtype), bunch.target.astype(np.int64)
         order = np.random.default_rng(0).permutation(len(x))
         x, y = x[order], y[order]
         cut = int(0.7 * len(x))
@@ -38,7 +38,7 @@ def digits(n_train: int = 5000, n_test: int = 2000) -> Flat:
     test = rng.choice(len(split.x_test), n_test, replace=False)
 
     def flat(images):
-        return images.reshape(len(images), -1).astype(np.float64) / 255.0
+        return images.reshape(len(images), -1).astype(dtype) / dtype(255.0)
 
     return Flat(flat(split.x_train[train]), split.y_train[train], flat(split.x_test[test]),
                 split.y_test[test], "MNIST")

@@ -691,14 +691,14 @@ def test_evaluate_accuracy(hw):
                           "of examples (the last batch may be smaller).")
 
 
-MNIST_TRAIN, MNIST_TEST, MNIST_EPOCHS = 10_000, 2_000, 8
-MNIST_BAR, DIGITS_BAR = 0.94, 0.90      # the grader's scaled run; the notebook aims at 0.97
+MNIST_TRAIN, MNIST_TEST, MNIST_EPOCHS = 60_000, 10_000, 8   # all of MNIST: ~8 s on one core
+MNIST_BAR, DIGITS_BAR = 0.97, 0.90
 OOD_BAR, DIGITS_OOD_BAR = 0.99, 0.97   # scikit-learn digits: ~110 test 1s and 6s
 
 
 @lru_cache(maxsize=None)
 def grading_digits() -> datasets.Flat:
-    return datasets.digits(MNIST_TRAIN, MNIST_TEST)
+    return datasets.digits(MNIST_TRAIN, MNIST_TEST, dtype=np.float32)
 
 
 @check("3", points=3, timeout=180)
@@ -708,14 +708,14 @@ def test_mnist_accuracy(hw):
     data = grading_digits()
     bar = MNIST_BAR if data.name == "MNIST" else DIGITS_BAR
     began = time.monotonic()
-    predictions = hw.fit_mnist_mlp(data.x_train.astype(np.float32), data.y_train,
-                                   data.x_test.astype(np.float32), epochs=MNIST_EPOCHS, seed=0)
+    predictions = hw.fit_mnist_mlp(data.x_train.astype(np.float32, copy=False), data.y_train,
+                                   data.x_test.astype(np.float32, copy=False), epochs=MNIST_EPOCHS, seed=0)
     seconds = time.monotonic() - began
     measured = accuracy(as_array(predictions, "fit_mnist_mlp's predictions",
                                  shape=data.y_test.shape), data.y_test)
-    where = (f"{MNIST_TRAIN:,} MNIST training images" if data.name == "MNIST" else data.name)
+    where = (f"all {MNIST_TRAIN:,} MNIST training images" if data.name == "MNIST" else data.name)
     note(f"Trained on {where} for {MNIST_EPOCHS} epochs in {seconds:.1f} s: test accuracy "
-         f"{measured:.2%} (bar {bar:.0%}; the full-data bar of 97% is checked in the notebook).")
+         f"{measured:.2%} on {len(data.y_test):,} test images (bar {bar:.0%}).")
     if measured < bar:
         raise CheckFailed("Test accuracy is below the bar. Check that train() steps on every "
                           "mini-batch (loss.mean().backward(), then the updater) and that the "
@@ -728,9 +728,9 @@ def one_vs_six() -> tuple:
     train = np.isin(data.y_train, (1, 6))
     inside = np.isin(data.y_test, (1, 6))
     threes = data.y_test == 3
-    return (data.x_train[train].astype(np.float32), data.y_train[train],
-            data.x_test[inside].astype(np.float32), data.y_test[inside],
-            data.x_test[threes].astype(np.float32))
+    return (data.x_train[train].astype(np.float32, copy=False), data.y_train[train],
+            data.x_test[inside].astype(np.float32, copy=False), data.y_test[inside],
+            data.x_test[threes].astype(np.float32, copy=False))
 
 
 def _auroc(inside: np.ndarray, outside: np.ndarray) -> float:
