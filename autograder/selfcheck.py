@@ -3,12 +3,16 @@
     selfcheck("hw1", "1.1", globals())
 
 These are the very tests the grader runs (hidden ones excepted), called directly in the
-notebook's process, so what passes here passes there.
+notebook's process, so what passes here passes there. In a course run with nbgrader the same cells
+are its autograder test cells: under ``nbgrader autograde`` (which sets $NBGRADER_EXECUTION) a
+failed check raises, so nbgrader withholds the cell's points. Elsewhere the cell only prints, so
+"Run all" in Colab does not stop at the first unfinished part.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
 
 from autograder.sandbox import LocalSubmission, SubmissionError
 from autograder.spec import CheckFailed, PartialCredit, check_info, take_notes, title
@@ -57,4 +61,10 @@ def selfcheck(homework: str, part: str, namespace: dict) -> bool:
             print(f"    {line}")
     if not checks:
         print(f"No public checks for part {part} of {homework}.")
+    if not all_passed and os.environ.get("NBGRADER_EXECUTION"):
+        raise AssertionError(f"{homework} part {part}: some public checks failed (see above)")
     return all_passed
+
+
+def public_points(homework: str, part: str) -> float:
+    return sum(info.points for _, info in public_checks(homework, part))

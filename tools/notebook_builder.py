@@ -6,16 +6,22 @@ Solution cells carry ``### BEGIN SOLUTION`` / ``<!-- BEGIN SOLUTION -->`` marker
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import nbformat
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
 
-def _nbgrader(grade_id: str, solution: bool) -> dict:
-    return {"nbgrader": {"grade": False, "solution": solution, "locked": not solution,
-                         "schema_version": 3, "grade_id": grade_id}}
+def _nbgrader(grade_id: str, solution: bool, points: float | None = None) -> dict:
+    """nbgrader cell metadata; cells with ``points`` are graded (by hand or by a test cell)."""
+    meta = {"grade": points is not None, "solution": solution, "locked": not solution,
+            "schema_version": 3, "grade_id": grade_id}
+    if points is not None:
+        meta["points"] = points
+    return {"nbgrader": meta}
 
 
 class NotebookBuilder:
@@ -43,22 +49,25 @@ class NotebookBuilder:
         cell.metadata.update(_nbgrader(grade_id, solution=True))
         self.cells.append(cell)
 
-    def written(self, grade_id: str, question: str, answer: str) -> None:
-        """A locked question cell, then a markdown answer cell holding the model answer."""
+    def written(self, grade_id: str, question: str, answer: str, points: float = 1) -> None:
+        """A locked question cell, then a markdown answer cell holding the model answer; in
+        nbgrader it is a manually graded answer worth ``points`` (our grader leaves it alone)."""
         self.md(f"{grade_id}_question", question, locked=True)
         source = ("**Your answer:**\n\n<!-- BEGIN SOLUTION -->\n" + answer.strip("\n") +
                   "\n<!-- END SOLUTION -->")
         cell = nbformat.v4.new_markdown_cell(source, id=grade_id)
-        cell.metadata.update(_nbgrader(grade_id, solution=True))
+        cell.metadata.update(_nbgrader(grade_id, solution=True, points=points))
         self.cells.append(cell)
 
     def selfcheck(self, part: str) -> None:
-        self.code(f"selfcheck_{part.replace('.', '_')}",
-                  f'selfcheck("{self.homework}", "{part}", globals())')
+        """The part's public checks; for nbgrader, a test cell worth their points."""
+        from autograder.selfcheck import public_points
+        grade_id = f"selfcheck_{part.replace('.', '_')}"
+        self.code(grade_id, f'selfcheck("{self.homework}", "{part}", globals())')
+        self.cells[-1].metadata.update(
+            _nbgrader(grade_id, solution=False, points=public_points(self.homework, part)))
 
     def build(self) -> nbformat.NotebookNode:
-        import sys
-        sys.path.insert(0, str(REPO))
         from autograder import homeworks, release
         nb = nbformat.v4.new_notebook()
         nb.cells = self.cells
