@@ -128,9 +128,19 @@ def _kill_group(process: subprocess.Popen) -> None:
         pass
 
 
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def threads_per_job(jobs: int) -> int:
+    """Each worker's share of the cores: without a cap, N workers each start one thread per core
+    in torch and BLAS, and the oversubscribed machine grades no faster than with one worker."""
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
 def grade_student(homework_id: str, student: Student, folder: Path, parts: list[str] | None,
-                  timeout: float) -> Outcome:
-    """Grade one student in a fresh ``python -m autograder grade`` process, capped at ``timeout``."""
+                  timeout: float, threads: int | None = None) -> Outcome:
+    """Grade one student in a fresh ``python -m autograder grade`` process, capped at ``timeout``;
+    ``threads`` caps its math libraries' threads unless the environment already does."""
     began = time.monotonic()
     folder.mkdir(parents=True, exist_ok=True)
     results_path = folder / "results.json"
@@ -144,6 +154,8 @@ def grade_student(homework_id: str, student: Student, folder: Path, parts: list[
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         filter(None, [str(PACKAGE_ROOT), os.environ.get("PYTHONPATH")]))}
     env.setdefault("MPLBACKEND", "Agg")
+    for variable in _THREAD_VARIABLES if threads else ():
+        env.setdefault(variable, str(threads))
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env=env, cwd=PACKAGE_ROOT, start_new_session=True)
     with _running_lock:
@@ -297,7 +309,8 @@ def grade_all(homework_id: str, submissions: str | Path, out: str | Path, jobs: 
     # Threads only wait: each student's grading runs in its own process (and its sandbox child).
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = {pool.submit(grade_student, homework.id, s, out / "students" / s.id, parts,
-                               timeout): s for s in todo}
+                               timeout, threads_per_job(jobs) if jobs > 1 else None): s
+                   for s in todo}
         try:
             for future in as_completed(futures):
                 try:

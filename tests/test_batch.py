@@ -117,3 +117,28 @@ def test_cli_grade_all(tmp_path):
     assert "graded 1 submissions" in done.stdout
     assert read_csv(tmp_path / "out" / "grades.csv")["alice"]["total"] == "5"
     assert (tmp_path / "out" / "summary.md").is_file()
+
+
+def test_parallel_workers_share_the_cores(tmp_path, monkeypatch):
+    from autograder import batch
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    shutil.copy(HW1.student, subs / "alice.ipynb")
+    seen = []
+
+    def record(command, env, **kwargs):
+        seen.append({k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+        raise OSError("not started in this test")
+
+    monkeypatch.setattr(batch.subprocess, "Popen", record)
+    monkeypatch.setattr(batch.os, "cpu_count", lambda: 8)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(variable, raising=False)
+    for jobs, expected in ((1, None), (2, "4"), (3, "2"), (16, "1")):
+        outcomes = grade_all("hw1", subs, tmp_path / f"out{jobs}", jobs=jobs, force=True,
+                             progress=False)
+        assert "not started in this test" in outcomes[0].error
+        assert seen.pop() == {"OMP_NUM_THREADS": expected, "MKL_NUM_THREADS": expected}
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")      # an instructor's own setting wins
+    grade_all("hw1", subs, tmp_path / "out", jobs=2, force=True, progress=False)
+    assert seen.pop()["OMP_NUM_THREADS"] == "3"

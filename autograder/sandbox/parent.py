@@ -25,7 +25,8 @@ from autograder.sandbox import wire
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", "TML_QUICK",
-             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "TMPDIR")
+             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
+             "TMPDIR")
 
 
 class SubmissionError(Exception):
