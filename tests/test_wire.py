@@ -6,12 +6,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograder.sandbox.wire import Opaque, WireError, decode, encode
+from autograder.sandbox.wire import Opaque, WireError, decode, encode, recv, send
 
 
 def round_trip(value):
+    """Through a real socket pair, as between the grader and the child."""
+    import socket
+    import threading
     buffers = []
-    return decode(encode(value, buffers), buffers)
+    header = {"value": encode(value, buffers)}
+    a, b = socket.socketpair()
+    with a, b:
+        sender = threading.Thread(target=send, args=(a, header, buffers))
+        sender.start()
+        received, received_buffers = recv(b)
+        sender.join()
+    return decode(received["value"], received_buffers)
 
 
 @given(hnp.arrays(dtype=st.sampled_from([np.float64, np.float32, np.int64, np.uint8, np.bool_]),
@@ -55,3 +65,18 @@ def test_other_objects_arrive_as_opaque_placeholders(value):
 def test_refuses_object_dtype_on_decode():
     with pytest.raises(WireError):
         decode({"t": "nd", "dtype": "|O", "shape": [1], "b": 0}, [b"\x00" * 8])
+
+
+def test_refuses_two_arrays_on_one_buffer():
+    # Arrays are views of their received buffer; a crafted message must not make two of them alias.
+    one = {"t": "nd", "dtype": "<f8", "shape": [1], "b": 0}
+    with pytest.raises(WireError, match="already used"):
+        decode({"t": "list", "v": [one, one]}, [bytearray(8)])
+
+
+def test_large_arrays_arrive_intact_and_writable():
+    array = np.arange(3_000_000, dtype=np.float64).reshape(1000, 3000)[:, ::2]   # not contiguous
+    back = round_trip({"x": array, "small": np.float32(2.5)})
+    np.testing.assert_array_equal(back["x"], array)
+    back["x"][0, 0] = -1.0       # the grader may modify what it received
+    assert back["small"] == np.float32(2.5) and array[0, 0] == 0.0
