@@ -28,6 +28,10 @@ _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", 
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
              "TMPDIR")
 
+# What the child may send back in one message. Far above any check's needs (predictions, maps,
+# adversarial batches), and far below what would push the grader past Gradescope's memory.
+MAX_REPLY_BYTES = 128 << 20
+
 
 class SubmissionError(Exception):
     """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
@@ -248,7 +252,7 @@ class Sandbox:
             if remaining <= 0:
                 raise socket.timeout
             self._sock.settimeout(remaining)
-            return wire.recv(self._sock)
+            return wire.recv(self._sock, MAX_REPLY_BYTES)
         except socket.timeout:
             self.stop()
             raise SubmissionTimeout(f"Time limit reached while {doing}. Look for an infinite loop "

@@ -195,10 +195,10 @@ def send(sock: socket.socket, header: dict, buffers: list = ()) -> None:
         sock.sendall(b"".join(pending))
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytearray:
+def _recv_exact(sock: socket.socket, size: int, limit: int = MAX_MESSAGE_BYTES) -> bytearray:
     """Exactly ``size`` bytes, read straight into one buffer (no chunks joined afterwards)."""
-    if size > MAX_MESSAGE_BYTES:
-        raise WireError(f"message of {size} bytes is over the {MAX_MESSAGE_BYTES} byte limit")
+    if size > limit:
+        raise WireError(f"a message of over {limit >> 20} MiB")
     data = bytearray(size)
     view, received = memoryview(data), 0
     while received < size:
@@ -209,10 +209,11 @@ def _recv_exact(sock: socket.socket, size: int) -> bytearray:
     return data
 
 
-def recv(sock: socket.socket) -> tuple[dict, list[bytearray]]:
+def recv(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict, list[bytearray]]:
+    """One message; one over ``limit`` bytes in all is refused before anything is allocated."""
     (size,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
     try:
-        header = json.loads(_recv_exact(sock, size))
+        header = json.loads(_recv_exact(sock, size, limit))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise WireError(f"malformed message: {error}")
     if not isinstance(header, dict) or not isinstance(header.get("nbuf"), int):
@@ -221,7 +222,7 @@ def recv(sock: socket.socket) -> tuple[dict, list[bytearray]]:
     for _ in range(header["nbuf"]):
         (length,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size))
         total += length
-        if total > MAX_MESSAGE_BYTES:
-            raise WireError("message over the size limit")
+        if total > limit:
+            raise WireError(f"a message of over {limit >> 20} MiB")
         buffers.append(_recv_exact(sock, length))
     return header, buffers

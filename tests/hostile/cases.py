@@ -156,6 +156,8 @@ CASES = [
          ("explain",), "File too large"),
     Case("return_over_message_limit", explain_body("return np.zeros(150_000_000)"),
          ("explain",), "explain"),
+    Case("return_over_reply_limit", explain_body("return np.zeros(20_000_000)"),   # 160 MB
+         ("explain",), "over 128 MiB"),
 
     # -- wrong values ---------------------------------------------------------------------------
     Case("nan", explain_body("return x * W[:, c] * np.nan"), ("explain",), "NaN or infinite"),
