@@ -21,26 +21,69 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autograder import homeworks  # noqa: E402
 
-MEASURE_GRADE = """
+# Peak RSS of the sandboxed child: it runs under `unshare --fork`, so RUSAGE_CHILDREN sees only
+# the unshare wrapper. A thread reads each descendant's VmHWM (its own peak) from /proc instead.
+WATCH = """
+import os, threading
+
+def _descendants(root):
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+def _peak_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return max([int(l.split()[1]) for l in f if l.startswith("VmHWM:")] or [0])
+    except OSError:
+        return 0
+
+def watch_children(peak, stop):
+    while not stop.wait(0.05):
+        for pid in _descendants(os.getpid()):
+            peak[0] = max(peak[0], _peak_kb(pid))
+
+PEAK, STOP = [0], threading.Event()
+if os.path.isdir("/proc"):
+    threading.Thread(target=watch_children, args=(PEAK, STOP), daemon=True).start()
+"""
+
+MEASURE_GRADE = WATCH + """
 import json, resource, sys, time
 from autograder.grade import grade
 began = time.monotonic()
 result = grade(sys.argv[1], sys.argv[2], parts=json.loads(sys.argv[3]))
+STOP.set()
 print(json.dumps({"seconds": time.monotonic() - began, "score": result.score,
                   "max": result.max_score,
                   "grader_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "child_mb": max(PEAK[0], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                              / 1024}))
 """
 
-MEASURE_NOTEBOOK = """
+MEASURE_NOTEBOOK = WATCH + """
 import json, resource, sys, time
 import nbformat
 from nbclient import NotebookClient
 nb = nbformat.read(sys.argv[1], as_version=4)
 began = time.monotonic()
 NotebookClient(nb, timeout=3600, kernel_name="python3").execute()
+STOP.set()
 print(json.dumps({"seconds": time.monotonic() - began,
-                  "kernel_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+                  "kernel_mb": max(PEAK[0], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                               / 1024}))
 """
 
 

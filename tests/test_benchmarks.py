@@ -1,0 +1,28 @@
+"""The benchmarks keep working: a quick run of each prints its figures (the figures themselves
+are measured by hand, on an idle machine, and quoted in the README)."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def run_benchmark(*args: str) -> str:
+    done = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=REPO,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def test_grading_speed_quick_run_prints_times_memory_and_ratio():
+    out = run_benchmark("benchmarks/grading_speed.py", "--homework", "hw4", "--repeats", "1",
+                        "--quick")
+    assert "hw4: graded parts ['1', '2'] (27/27)" in out
+    grader = re.search(r"our grader\s+median\s+([\d.]+) s\s+peak RSS grader (\d+) MB, child (\d+) MB", out)
+    kernel = re.search(r"nbclient whole\s+median\s+([\d.]+) s\s+peak RSS kernel (\d+) MB", out)
+    assert grader and kernel, out
+    # The child imports torch and numpy: a peak under 100 MB would mean it was not measured.
+    assert int(grader.group(3)) > 100 and int(kernel.group(2)) > 100
+    assert re.search(r"ratio\s+[\d.]+×", out)
