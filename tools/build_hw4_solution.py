@@ -397,7 +397,7 @@ A stand-in for a video: the cat photo, shrunk to 20×20, slides from left to rig
 32×32 canvas of its own mean colour, over 7 frames. `gradcam_video` gives one map per frame;
 if the network responds to the cat rather than to the frame's position, the heat map should
 move along with it. The last plot compares the horizontal centre of mass of each map with
-the cat's centre.
+the cat's centre, and the cell reports how closely the two move together for this network.
 """)
 
 code("video", """
@@ -435,6 +435,17 @@ plt.xlabel("cat centre (pixel column)")
 plt.ylabel("map centre (pixel column)")
 plt.legend()
 plt.show()
+
+# Say what this network does, whichever network it is.
+moved = np.ptp(centre)
+r = np.corrcoef(offsets + 10, centre)[0, 1] if moved > 1e-9 else float("nan")
+print(f"The cat moves {np.ptp(offsets)} px; the map's centre moves {moved:.1f} px "
+      f"(correlation with the cat's centre: {r:.2f}).")
+if r > 0.9 and moved > 0.5 * np.ptp(offsets):
+    print("Here the heat map follows the cat.")
+else:
+    print("Here the heat map does not follow the cat closely: this network's evidence for the "
+          "class is not (only) on the cat.")
 """)
 
 # =============================================================================================
