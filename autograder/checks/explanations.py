@@ -1,0 +1,222 @@
+"""Trusted models and reference computations for the explanation homework (hw2).
+
+Everything here is an *independent* second implementation of what the students write with
+trulens: brute force over permutations for Shapley values, closed-form weighted least squares for
+LIME, torch autograd and captum for gradients, and plain numpy for the attribution metrics.
+"""
+from __future__ import annotations
+
+from itertools import permutations
+from math import factorial
+
+import numpy as np
+
+
+# ---------------------------------------------------------------------------------------------
+# Trusted model factories (built in the student's process from a ``Build``)
+# ---------------------------------------------------------------------------------------------
+
+def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
+                       scale: float = 3.0, double: bool = True):
+    """logits = W · flatten(x) + b: a model whose outputs under any masking are known in closed
+    form (see ``linear_image_weights``). W has shape (classes, channels·size²)."""
+    import torch
+    W, b = linear_image_weights(seed, channels, size, classes, scale)
+    layer = torch.nn.Linear(W.shape[1], classes)
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(W))
+        layer.bias.copy_(torch.as_tensor(b))
+    model = torch.nn.Sequential(torch.nn.Flatten(), layer)
+    model.eval()
+    return model.double() if double else model
+
+
+def linear_image_weights(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
+                         scale: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """The W (classes, D) and b (classes,) of ``linear_image_model``, drawn with numpy."""
+    rng = np.random.default_rng(seed)
+    D = channels * size * size
+    return rng.normal(scale=scale / np.sqrt(D), size=(classes, D)), rng.normal(size=classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 1 references
+# ---------------------------------------------------------------------------------------------
+
+def reference_local_line(query: float, X, Y, d: float) -> tuple[float, float]:
+    """The weighted least-squares line y ≈ a x + b with weights exp(-(x - query)² / d), from the
+    closed form: a = cov_w(x, y) / var_w(x), b = ȳ_w - a x̄_w."""
+    X, Y = np.asarray(X, dtype=np.float64).ravel(), np.asarray(Y, dtype=np.float64).ravel()
+    w = np.exp(-(X - query) ** 2 / d)
+    w = w / w.sum()
+    x_bar, y_bar = w @ X, w @ Y
+    slope = (w @ ((X - x_bar) * (Y - y_bar))) / (w @ (X - x_bar) ** 2)
+    return float(slope), float(y_bar - slope * x_bar)
+
+
+def coalition_values(f, x: np.ndarray, background: np.ndarray) -> dict:
+    """v(S) = mean over background rows b of f(x_S, b_rest), for every subset S (as a frozenset)."""
+    x, background = np.asarray(x, dtype=np.float64), np.asarray(background, dtype=np.float64)
+    M = len(x)
+    values = {}
+    for mask in range(1 << M):
+        S = frozenset(i for i in range(M) if mask >> i & 1)
+        rows = background.copy()
+        rows[:, sorted(S)] = x[sorted(S)]
+        values[S] = float(np.mean(np.asarray(f(rows), dtype=np.float64)))
+    return values
+
+
+def brute_force_shapley(f, x, background) -> np.ndarray:
+    """Shapley values as the average marginal contribution over all M! orderings (M ≤ 7)."""
+    M = len(x)
+    v = coalition_values(f, x, background)
+    phi = np.zeros(M)
+    for order in permutations(range(M)):
+        before = frozenset()
+        for i in order:
+            phi[i] += v[before | {i}] - v[before]
+            before = before | {i}
+    return phi / factorial(M)
+
+
+def sign_patterned_background(M: int) -> np.ndarray:
+    """All 2^M rows of ±1: every product of a non-empty set of distinct coordinates averages to
+    exactly 0, as for independent zero-mean features."""
+    return np.array([[1.0 if mask >> i & 1 else -1.0 for i in range(M)] for mask in range(1 << M)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Part 2 references: gradients with torch autograd and captum (never trulens)
+# ---------------------------------------------------------------------------------------------
+
+def module_at(model, path: str):
+    """``model.features.6`` for path "features.6" (trulens names it "features_6")."""
+    for part in path.split("."):
+        model = model[int(part)] if part.isdigit() else getattr(model, part)
+    return model
+
+
+def as_batch(x, dtype=None):
+    import torch
+    x = np.asarray(x, dtype=np.float64)
+    tensor = torch.as_tensor(x.reshape(1, *x.shape[-3:]))
+    return tensor if dtype is None else tensor.to(dtype)
+
+
+def reference_saliency(model, x, classes) -> np.ndarray:
+    """captum's InputXGradient, x ⊙ ∇_x f_c(x), for each class c: (len(classes), C, H, W)."""
+    from captum.attr import InputXGradient
+    batch = as_batch(x)
+    explainer = InputXGradient(model)
+    return np.stack([explainer.attribute(batch.clone().requires_grad_(), target=int(c))
+                     .detach().numpy()[0] for c in classes])
+
+
+def reference_integrated_gradients(model, x, baseline, c, n_steps: int = 500) -> np.ndarray:
+    """captum's IntegratedGradients (Gauss-Legendre, n_steps) for class c: (C, H, W)."""
+    from captum.attr import IntegratedGradients
+    attribution = IntegratedGradients(model).attribute(
+        as_batch(x), baselines=as_batch(baseline), target=int(c), n_steps=n_steps)
+    return attribution.detach().numpy()[0]
+
+
+def logits(model, x) -> np.ndarray:
+    import torch
+    with torch.no_grad():
+        return model(as_batch(x, next(model.parameters()).dtype)).double().numpy()[0]
+
+
+def reference_layer_influence(model, path: str, x, qoi, doi: str,
+                              resolution: int = 10) -> np.ndarray:
+    """Mean over the DoI of ∂q/∂a, a the output of the layer at ``path``, summed over the spatial
+    positions of each channel: (K,). The point DoI is a itself; the linear DoI is the
+    ``resolution`` points α a, α = 1, 1 - 1/(r-1), ..., 0, equally spaced (a zero baseline in the
+    layer's own activation space). q is the logit of class qoi, or y_c1 - y_c2 for a pair."""
+    import torch
+    layer = module_at(model, path)
+    batch = as_batch(x)
+    alphas = [1.0] if doi == "point" else [1 - i / (resolution - 1) for i in range(resolution)]
+    total = None
+    for alpha in alphas:
+        kept = {}
+
+        def scale_output(module, inputs, output, alpha=alpha):
+            kept["a"] = (alpha * output).detach().requires_grad_()
+            return kept["a"]
+
+        handle = layer.register_forward_hook(scale_output)
+        try:
+            out = model(batch)[0]
+        finally:
+            handle.remove()
+        q = out[qoi[0]] - out[qoi[1]] if isinstance(qoi, (tuple, list)) else out[int(qoi)]
+        (grad,) = torch.autograd.grad(q, kept["a"])
+        total = grad if total is None else total + grad
+    influence = (total / len(alphas)).numpy()[0]
+    return influence.reshape(influence.shape[0], -1).sum(axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Attribution metrics: Average Drop % and Necessity Ordering, in numpy from logits
+# ---------------------------------------------------------------------------------------------
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def explanation_mask(pixel_attr: np.ndarray) -> np.ndarray:
+    """max(a, 0) / max(a): the attribution's positive part scaled to [0, 1] (0 if none)."""
+    a = np.asarray(pixel_attr, dtype=np.float64)
+    top = a.max()
+    return np.maximum(a, 0) / top if top > 0 else np.zeros_like(a)
+
+
+def reference_average_drop(predict, X, pixel_attrs) -> float:
+    """100 · mean_i max(0, Y_i - O_i) / Y_i with Y_i = p_c(x_i), O_i = p_c(x_i ⊙ M_i),
+    c the class predicted for x_i and M_i the explanation mask. ``predict`` maps a batch
+    (N, C, H, W) to logits (N, classes)."""
+    X = np.asarray(X, dtype=np.float64)
+    masks = np.stack([explanation_mask(a) for a in pixel_attrs])[:, None]
+    full, masked = softmax(predict(X)), softmax(predict(X * masks))
+    c = full.argmax(axis=1)
+    Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
+    return float(100 * np.mean(np.maximum(0, Y - O) / Y))
+
+
+def deletion_curve(predict, x, pixel_attr, steps: int = 20) -> np.ndarray:
+    """p_c after zeroing the (k·P) // steps most attributed pixels (all channels), k = 0..steps;
+    c the class predicted for x, pixels ranked by decreasing attribution (ties: lower flat index
+    first)."""
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    order = np.argsort(-np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
+    P = order.size
+    images = []
+    for k in range(steps + 1):
+        keep = np.ones(P)
+        keep[order[: (k * P) // steps]] = 0
+        images.append(x * keep.reshape(x.shape[1:]))
+    probabilities = softmax(predict(np.stack(images)))
+    return probabilities[:, probabilities[0].argmax()]
+
+
+def reference_necessity_ordering(predict, x, pixel_attr, steps: int = 20) -> float:
+    """The mean of the deletion curve (its normalised area): lower when the attribution ranks
+    the pixels the prediction needs first."""
+    return float(np.mean(deletion_curve(predict, x, pixel_attr, steps)))
+
+
+def linear_predict(W: np.ndarray, b: np.ndarray):
+    return lambda X: np.asarray(X, dtype=np.float64).reshape(len(X), -1) @ W.T + b
+
+
+def torch_predict(model):
+    import torch
+
+    def predict(X):
+        dtype = next(model.parameters()).dtype
+        with torch.no_grad():
+            return model(torch.as_tensor(np.asarray(X, dtype=np.float64)).to(dtype)).double().numpy()
+    return predict

@@ -1,0 +1,523 @@
+"""Homework 2 spec: LIME on a univariate function, Shapley values, saliency, integrated
+gradients, internal influence (students use trulens) and attribution metrics.
+
+Every reference is independent of trulens: closed-form weighted least squares, brute force over
+permutations, captum and torch autograd, numpy on a linear image model whose outputs under
+masking are known in closed form. Models cross into the student's process as ``Build``s of the
+trusted factories ``autograder.checks.models:small_cnn`` (float32, as trulens computes in the
+default dtype) and ``autograder.checks.explanations:linear_image_model``; the grader builds the
+same models here (in float64) for its references.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from autograder.checks import explanations as ref
+from autograder.checks.models import small_cnn
+from autograder.checks.numeric import as_array, as_float, as_pair
+from autograder.sandbox.wire import Build
+from autograder.spec import CheckFailed, check, hidden_rng, note
+
+CNN = "autograder.checks.models:small_cnn"
+LINEAR = "autograder.checks.explanations:linear_image_model"
+
+
+def _norm_error(actual, expected) -> float:
+    """‖a - e‖ / ‖e‖: robust to entries that are ~0 in float32."""
+    actual, expected = np.asarray(actual, dtype=np.float64), np.asarray(expected, dtype=np.float64)
+    return float(np.linalg.norm(actual - expected) / max(np.linalg.norm(expected), 1e-300))
+
+
+# ---------------------------------------------------------------------------------------------
+# 1.1 LIME for a univariate function: a weighted local line
+# ---------------------------------------------------------------------------------------------
+
+def notebook_function(x):
+    """The function the notebook explains: 2 sin(x) + 0.3 x."""
+    return 2 * np.sin(x) + 0.3 * np.asarray(x)
+
+
+def _check_lime(hw, query, X, Y, d, what_data):
+    expected = ref.reference_local_line(query, X, Y, d)
+    what = f"weighted_neighborhood_LIME(query={query:g}, {what_data}, d={d:g})"
+    slope, intercept = (as_float(v, f"{what}[{i}]") for i, v in
+                        enumerate(as_pair(hw.weighted_neighborhood_LIME(query, X, Y, d), what)))
+    gap = max(abs(slope - expected[0]), abs(intercept - expected[1])) / max(1.0, *np.abs(expected))
+    if gap > 1e-6:
+        hints = []
+        for name, w in (("unweighted", np.ones_like(X)),
+                        ("exp(-|x - x'| / d)", np.exp(-np.abs(X - query) / d)),
+                        ("exp(-|x - x'|² / (2d))", np.exp(-(X - query) ** 2 / (2 * d))),
+                        ("exp(-|x - x'|² · d)", np.exp(-(X - query) ** 2 * d))):
+            A = np.stack([X, np.ones_like(X)], axis=1) * np.sqrt(w)[:, None]
+            alt = np.linalg.lstsq(A, Y * np.sqrt(w), rcond=None)[0]
+            if max(abs(slope - alt[0]), abs(intercept - alt[1])) < 1e-6 * max(1, *np.abs(alt)):
+                hints.append(f"Your line is the fit with weights {name}; LIME's kernel here is "
+                             "exp(-|x - x'|² / d).")
+        if abs(slope - expected[0]) < 1e-6 * max(1, abs(expected[0])):
+            hints.append("The slope is right but the intercept is not: return the intercept of "
+                         "the line in the original x coordinates (y ≈ slope · x + intercept).")
+        hint = " ".join(hints) or ("Minimise Σ_i w_i (y_i - a x_i - b)² with w_i = "
+                                   "exp(-(x_i - query)² / d) over a and b.")
+        raise CheckFailed(f"{what} returned (slope, intercept) = ({slope:.6g}, {intercept:.6g}); "
+                          f"the closed-form weighted least squares gives ({expected[0]:.6g}, "
+                          f"{expected[1]:.6g}). {hint}")
+    return slope
+
+
+@check("1.1", points=2)
+def test_lime_matches_weighted_least_squares(hw):
+    """weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100"""
+    rng = np.random.default_rng(11)
+    X = np.sort(rng.uniform(-8, 8, 200))
+    Y = notebook_function(X)
+    slopes = {d: _check_lime(hw, 3.0, X, Y, d, "the notebook's 2 sin(x) + 0.3 x on 200 points")
+              for d in (1.0, 10.0, 100.0)}
+    # the pattern the notebook discusses: a narrow kernel follows the local slope 2 cos(3) + 0.3
+    # < 0, a wide one the global upward trend.
+    if not (slopes[1.0] < 0 < slopes[100.0]):
+        raise CheckFailed(f"Slopes at query 3: d=1 gives {slopes[1.0]:.3g}, d=100 gives "
+                          f"{slopes[100.0]:.3g}; expected negative (local) then positive (global).")
+
+
+@check("1.1", points=1, hidden=True)
+def test_lime_hidden(hw):
+    """weighted_neighborhood_LIME: hidden data, queries and kernel widths"""
+    rng = hidden_rng()
+    for _ in range(4):
+        X = rng.uniform(-5, 5, int(rng.integers(20, 300)))
+        a, b, k = rng.normal(size=3)
+        Y = a * X + b * np.cos(k * X) + 0.1 * rng.normal(size=X.size)
+        _check_lime(hw, float(rng.uniform(-3, 3)), X, Y, float(10 ** rng.uniform(-0.3, 2.5)),
+                    f"hidden data ({X.size} points)")
+
+
+# ---------------------------------------------------------------------------------------------
+# 1.2 Shapley values by enumeration, and the product model
+# ---------------------------------------------------------------------------------------------
+
+class _Interacting:
+    """A grader-side model with interactions, called back from the student's exact_shapley."""
+
+    def __init__(self, rng, M):
+        self.w = rng.normal(size=M)
+        self.pairs = rng.normal(size=(M, M)) * (rng.random((M, M)) < 0.5)
+        self.calls = 0
+
+    def __call__(self, rows):
+        self.calls += 1
+        rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+        # pairwise terms alone would not do: for games of order ≤ 2 the Shapley value equals
+        # the uniformly weighted (Banzhaf) one, so add a triple product and a max of all
+        return rows @ self.w + np.einsum("ni,ij,nj->n", rows, self.pairs, rows) + \
+            np.sin(rows[:, 0]) * np.maximum(rows[:, -1], 0) + \
+            np.prod(rows[:, :3], axis=1) + np.max(rows, axis=1)
+
+
+def _check_shapley(hw, rng, M, n_background):
+    f = _Interacting(rng, M)
+    x, background = rng.normal(size=M), rng.normal(size=(n_background, M))
+    what = f"exact_shapley(f, x, background) with M={M} features, {n_background} background rows"
+    phi = as_array(hw.exact_shapley(f, x, background), what, shape=(M,))
+    gap = abs(phi.sum() - (f(x[None])[0] - f(background).mean()))
+    expected = ref.brute_force_shapley(f, x, background)
+    error = float(np.abs(phi - expected).max() / max(1.0, np.abs(expected).max()))
+    if error > 1e-9:
+        unweighted = np.zeros(M)
+        v = ref.coalition_values(f, x, background)
+        for S, value in v.items():
+            for i in range(M):
+                if i not in S:
+                    unweighted[i] += (v[S | {i}] - value) / 2 ** (M - 1)
+        hint = ("Each marginal contribution v(S ∪ {i}) - v(S) must be weighted by |S|! (M - |S| "
+                "- 1)! / M!; you averaged them uniformly over the subsets."
+                if np.abs(phi - unweighted).max() < 1e-8 else
+                "v(S) is the mean over the background rows of f on the row with the features in "
+                "S replaced by x's; φ_i = Σ_{S ∌ i} |S|! (M-|S|-1)! / M! (v(S ∪ {i}) - v(S)).")
+        raise CheckFailed(f"{what}: max |φ - φ_ref| = {error:.2g} (relative) against the average "
+                          f"over all {M}! feature orderings (expected ≤ 1e-9); efficiency gap "
+                          f"|Σφ - (f(x) - E f)| = {gap:.2g}. {hint}")
+    if gap > 1e-9 * max(1.0, abs(f(x[None])[0])):
+        raise CheckFailed(f"{what}: Σφ differs from f(x) - mean f(background) by {gap:.2g}.")
+    return f.calls
+
+
+@check("1.2", points=2)
+def test_exact_shapley_matches_permutations(hw):
+    """exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)"""
+    rng = np.random.default_rng(21)
+    for M, n in ((1, 4), (3, 10), (5, 12)):
+        _check_shapley(hw, rng, M, n)
+
+
+@check("1.2", points=1, hidden=True)
+def test_exact_shapley_hidden(hw):
+    """exact_shapley: hidden models with interactions, M ≤ 5"""
+    rng = hidden_rng()
+    for _ in range(3):   # M ≥ 3: for M ≤ 2 the Shapley weights happen to be uniform
+        _check_shapley(hw, rng, int(rng.integers(3, 6)), int(rng.integers(3, 16)))
+
+
+def _check_product(hw, x):
+    M = len(x)
+    closed_form = np.full(M, np.prod(x) / M)
+    # An independent check of the closed form: exact Shapley values by permutations on a
+    # background whose mixed moments are exactly those of independent zero-mean features.
+    brute = ref.brute_force_shapley(lambda rows: np.prod(rows, axis=1), x,
+                                    ref.sign_patterned_background(M))
+    assert np.allclose(brute, closed_form, atol=1e-12)
+    what = f"product_model_shap(x) for x = {np.round(x, 3).tolist()}"
+    got = as_array(hw.product_model_shap(x), what, shape=(M,))
+    if np.abs(got - closed_form).max() > 1e-6 * max(1.0, abs(np.prod(x))):
+        raise CheckFailed(f"{what} = {np.round(got, 6).tolist()}; exact Shapley values of "
+                          f"f(x) = Π x_i with independent zero-mean features are "
+                          f"{np.round(closed_form, 6).tolist()}. With E[x_j] = 0, v(S) = 0 for "
+                          "every S but the full set: which players share f(x), and how?")
+
+
+@check("1.2", points=1)
+def test_product_model_shap(hw):
+    """product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)"""
+    for x in ([1.5, -2.0], [0.3, 1.2, -0.7, 2.0], [-1.1, 0.4, 0.9, -1.3, 0.5]):
+        _check_product(hw, np.array(x))
+
+
+@check("1.2", points=1, hidden=True)
+def test_product_model_shap_hidden(hw):
+    """product_model_shap: hidden points"""
+    rng = hidden_rng()
+    for _ in range(3):
+        _check_product(hw, rng.normal(size=int(rng.integers(1, 7))))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.1 Saliency: x ⊙ ∇_x f_c(x) for the top-k classes, against captum's InputXGradient
+# ---------------------------------------------------------------------------------------------
+
+def _cnn(args):
+    """The float32 CNN sent to the student, and the same weights in float64 for references."""
+    return Build(CNN, (*args, 4, False)), small_cnn(*args, 4, double=True)
+
+
+def _check_saliency(hw, args, x, k):
+    model, reference_model = _cnn(args)
+    scores = ref.logits(reference_model, x)
+    top = np.argsort(-scores, kind="stable")[:k]
+    what = f"visualize_saliency_map(model, x, k={k}, show=False)"
+    classes, attributions = as_pair(hw.visualize_saliency_map(model, x, k=k, show=False), what)
+    classes = as_array(classes, f"{what}[0] (the classes)", shape=(k,))
+    if classes.tolist() != top.tolist():
+        raise CheckFailed(f"{what}[0] = {classes.astype(int).tolist()}; the model's top-{k} "
+                          f"classes, by decreasing score, are {top.tolist()}.")
+    expected = ref.reference_saliency(reference_model, x, top)
+    attributions = as_array(attributions, f"{what}[1] (the attributions)",
+                            shape=expected.shape)
+    error = _norm_error(attributions, expected)
+    if error > 1e-5:
+        image = np.reshape(x, np.shape(x)[-3:])
+        gradient = expected / np.where(image == 0, 1, image)
+        hint = ("It is the plain gradient: multiply by the input (x ⊙ ∇f_c)."
+                if _norm_error(attributions, gradient) < 1e-4 else
+                "S_c(x) = x ⊙ ∂f_c/∂x with f_c the model's output (logit) for class c; attribution "
+                "k belongs to the k-th class of the top-k list.")
+        raise CheckFailed(f"{what}[1]: relative error ‖S - S_ref‖ / ‖S_ref‖ = {error:.2g} against "
+                          f"captum's InputXGradient in float64 (expected ≤ 1e-5). {hint}")
+
+
+@check("2.1", points=2, timeout=60)
+def test_saliency_matches_captum(hw):
+    """visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)"""
+    rng = np.random.default_rng(31)
+    _check_saliency(hw, (0, 3, 16, 5), rng.normal(size=(3, 16, 16)), 3)
+    _check_saliency(hw, (1, 3, 16, 6), rng.uniform(size=(1, 3, 16, 16)), 5)
+
+
+@check("2.1", points=1, hidden=True, timeout=60)
+def test_saliency_hidden(hw):
+    """visualize_saliency_map: hidden models, inputs and k"""
+    rng = hidden_rng()
+    for _ in range(2):
+        channels, size, classes = int(rng.integers(1, 4)), 4 * int(rng.integers(2, 5)), \
+            int(rng.integers(3, 9))
+        args = (int(rng.integers(1 << 30)), channels, size, classes)
+        _check_saliency(hw, args, rng.normal(size=(channels, size, size)),
+                        int(rng.integers(1, classes + 1)))
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.2 Integrated gradients: completeness, and against captum
+# ---------------------------------------------------------------------------------------------
+
+def _integrated_gradients(hw, args, x, baseline, resolution, c):
+    what = f"visualize_integrated_gradients(model, x, baseline, resolution={resolution}, c={c})"
+    model, reference_model = _cnn(args)
+    got = as_array(hw.visualize_integrated_gradients(model, x, baseline, resolution, c=c,
+                                                     show=False), what, shape=np.shape(x)[-3:])
+    return got, reference_model, what
+
+
+def _completeness(hw, args, x, baseline, resolution, c, tol):
+    got, reference_model, what = _integrated_gradients(hw, args, x, baseline, resolution, c)
+    change = ref.logits(reference_model, x)[c] - ref.logits(reference_model, baseline)[c]
+    gap = abs(got.sum() - change) / abs(change)
+    note(f"resolution {resolution}: |Σ IG - Δf| / |Δf| = {gap:.2g}")
+    if gap > tol:
+        hint = ("IG_i = (x_i - x'_i) × the average of ∂f_c/∂x_i over the straight path from the "
+                "baseline x' to x: check the factor (x - baseline), the class c, and that the path "
+                "runs over the whole segment.")
+        raise CheckFailed(f"{what}: Σ IG = {got.sum():.5g} but f_c(x) - f_c(baseline) = "
+                          f"{change:.5g}, relative gap {gap:.2g} (expected ≤ {tol:g}, "
+                          f"completeness). {hint}")
+
+
+@check("2.2", points=2, timeout=60)
+def test_integrated_gradients_completeness(hw):
+    """visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300"""
+    rng = np.random.default_rng(32)
+    x = rng.uniform(size=(3, 16, 16))
+    for baseline, c in ((np.zeros_like(x), 1), (np.ones_like(x), 3),
+                        (rng.uniform(size=x.shape), 0)):
+        _completeness(hw, (2, 3, 16, 5), x, baseline, 50, c, 5e-2)
+        _completeness(hw, (2, 3, 16, 5), x, baseline, 300, c, 1e-2)
+
+
+def _check_ig_captum(hw, args, x, baseline, c, resolution=300):
+    got, reference_model, what = _integrated_gradients(hw, args, x, baseline, resolution, c)
+    expected = ref.reference_integrated_gradients(reference_model, x, baseline, c)
+    error = _norm_error(got, expected)
+    if error > 1e-2:
+        raise CheckFailed(f"{what}: relative error ‖IG - IG_captum‖ / ‖IG_captum‖ = {error:.2g} "
+                          "against captum's IntegratedGradients (500 Gauss-Legendre steps, "
+                          "float64; expected ≤ 1e-2). IG_i = (x_i - x'_i) · mean over the path "
+                          "of ∂f_c/∂x_i, for the class c given.")
+
+
+@check("2.2", points=2, timeout=60)
+def test_integrated_gradients_match_captum(hw):
+    """visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)"""
+    rng = np.random.default_rng(33)
+    x = rng.uniform(size=(3, 16, 16))
+    _check_ig_captum(hw, (3, 3, 16, 5), x, rng.uniform(size=x.shape), 2)
+    _check_ig_captum(hw, (4, 3, 16, 4), x, np.ones_like(x), 0)
+
+
+@check("2.2", points=2, hidden=True, timeout=90)
+def test_integrated_gradients_hidden(hw):
+    """visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000"""
+    rng = hidden_rng()
+    for _ in range(2):
+        for _ in range(100):
+            # Redraw until some class's score changes by ≥ 0.05 along the path: a relative gap
+            # is meaningless for a change near 0 (small random CNNs are often nearly flat).
+            channels, size, classes = int(rng.integers(1, 4)), 4 * int(rng.integers(2, 5)), \
+                int(rng.integers(2, 7))
+            args = (int(rng.integers(1 << 30)), channels, size, classes)
+            x = rng.uniform(size=(channels, size, size))
+            # never the zero baseline, where x and x - baseline coincide
+            kind = int(rng.integers(3))
+            baseline = (np.ones_like(x), rng.uniform(size=x.shape),
+                        rng.uniform(0.2, 1.0) * np.ones_like(x))[kind]
+            model = small_cnn(*args, 4, double=True)
+            change = np.abs(ref.logits(model, x) - ref.logits(model, baseline))
+            if change.max() >= 0.05:
+                break
+        c = int(np.argmax(change))
+        # resolution 1000: at 300 the Riemann error of a random ReLU net exceeds 1e-2 in
+        # about 2% of such draws (0 of 300 at 1000, largest gap 0.004)
+        _completeness(hw, args, x, baseline, 1000, c, 1e-2)
+        _check_ig_captum(hw, args, x, baseline, c, resolution=1000)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.3 Internal influence and expert neurons
+# ---------------------------------------------------------------------------------------------
+
+def _check_influence(hw, args, path, x, doi, qoi):
+    model, reference_model = _cnn(args)
+    layer_name = path.replace(".", "_")
+    what = (f"get_internal_influences(model, x_pp, None, layer_name={layer_name!r}, doi={doi!r}, "
+            f"qoi={qoi!r})")
+    influence, expert = as_pair(hw.get_internal_influences(model, x, None, layer_name, doi, qoi),
+                                what)
+    expected = ref.reference_layer_influence(reference_model, path, x, qoi, doi)
+    influence = as_array(influence, f"{what}[0] (the influence per neuron)",
+                         shape=expected.shape)
+    error = _norm_error(influence, expected)
+    if error > 1e-5:
+        point = ref.reference_layer_influence(reference_model, path, x, qoi, "point")
+        hint = ("That is the point DoI's influence: average the gradient over the linear "
+                "interpolation DoI instead." if doi == "linear" and
+                _norm_error(influence, point) < 1e-4 else
+                "Influence of a neuron (channel) = the gradient of the QoI with respect to the "
+                "layer's output, averaged over the DoI (multiply_activation=False) and summed over "
+                "the channel's spatial positions.")
+        raise CheckFailed(f"{what}[0]: relative error {error:.2g} against the mean layer gradient "
+                          f"computed with torch autograd (expected ≤ 1e-5). {hint}")
+    expert = as_float(expert, f"{what}[1] (the expert neuron)")
+    best = float(expected.max())
+    if expert != int(expert) or not 0 <= expert < expected.size or \
+            expected[int(expert)] < best - 1e-6 * max(1.0, abs(best)):
+        raise CheckFailed(f"{what}[1] = {expert:g}, but the neuron with the largest influence "
+                          f"is {int(expected.argmax())} (influence {best:.4g}).")
+
+
+@check("2.3", points=2, timeout=60)
+def test_internal_influence_point_and_linear(hw):
+    """get_internal_influences: mean layer gradient and expert neuron, point and linear DoI"""
+    rng = np.random.default_rng(34)
+    x = rng.uniform(size=(1, 3, 16, 16))
+    for path, doi, qoi in (("features.6", "point", 1), ("features.3", "linear", 2),
+                           ("features.7", "linear", 0)):
+        _check_influence(hw, (5, 3, 16, 5), path, x, doi, qoi)
+
+
+@check("2.3", points=1, timeout=60)
+def test_internal_influence_comparative(hw):
+    """get_internal_influences: comparative QoI (class c1 versus c2)"""
+    rng = np.random.default_rng(35)
+    x = rng.uniform(size=(1, 3, 16, 16))
+    for path, doi, qoi in (("features.6", "point", (1, 3)), ("features.4", "linear", (4, 0))):
+        _check_influence(hw, (6, 3, 16, 5), path, x, doi, qoi)
+
+
+@check("2.3", points=1, hidden=True, timeout=90)
+def test_internal_influence_hidden(hw):
+    """get_internal_influences: hidden models, layers, DoIs and QoIs"""
+    rng = hidden_rng()
+    for doi in ("point", "linear", str(rng.choice(["point", "linear"]))):
+        classes = int(rng.integers(3, 8))
+        args = (int(rng.integers(1 << 30)), 3, 16, classes)
+        c1, c2 = (int(c) for c in rng.choice(classes, 2, replace=False))
+        qoi = (c1, c2) if rng.random() < 0.5 else c1
+        _check_influence(hw, args, str(rng.choice(["features.0", "features.3", "features.6",
+                                                   "features.7"])),
+                         rng.uniform(size=(1, 3, 16, 16)), doi, qoi)
+
+
+# ---------------------------------------------------------------------------------------------
+# 2.4 Evaluating attributions: pixel attribution, Average Drop %, Necessity Ordering
+# ---------------------------------------------------------------------------------------------
+
+@check("2.4", points=1)
+def test_pixel_attribution(hw):
+    """pixel_attribution: the mean over the channel axis, for one image or a batch"""
+    rng = np.random.default_rng(36)
+    for shape in ((3, 5, 4), (2, 3, 6, 6), (1, 1, 4, 4)):
+        attr = rng.normal(size=shape)
+        expected = attr.mean(axis=-3)
+        got = as_array(hw.pixel_attribution(attr), f"pixel_attribution(attr of shape {shape})",
+                       shape=expected.shape)
+        if np.abs(got - expected).max() > 1e-12:
+            hint = ("It is the sum over channels; take the mean."
+                    if np.allclose(got, attr.sum(axis=-3)) else
+                    "Average over the channel axis, the third from the end (C of (..., C, H, W)).")
+            raise CheckFailed(f"pixel_attribution(attr of shape {shape}) is not the mean over "
+                              f"channels. {hint}")
+
+
+def _linear_case(rng, seed, n, channels=3, size=8, classes=4):
+    W, b = ref.linear_image_weights(seed, channels, size, classes)
+    predict = ref.linear_predict(W, b)
+    X = rng.uniform(size=(n, channels, size, size))
+    # Attributions correlated with the true contribution W_c ⊙ x, plus noise, redrawn until
+    # masking lowers the class probability for some images and raises it for others (so
+    # that clipping the drops at 0 matters).
+    c = ref.softmax(predict(X)).argmax(axis=1)
+    contribution = (W[c].reshape(n, channels, size, size) * X).mean(axis=1)
+    for _ in range(1000):
+        attrs = contribution + rng.normal(scale=contribution.std(), size=contribution.shape)
+        drops = _drops(predict, X, attrs)
+        if (drops < 0).any() and (drops > 0).any():
+            break
+    return Build(LINEAR, (seed, channels, size, classes)), predict, X, attrs
+
+
+def _check_average_drop(hw, model, predict, X, attrs, where):
+    expected = ref.reference_average_drop(predict, X, attrs)
+    what = f"average_drop(model, X, pixel_attrs) on {where}"
+    got = as_float(hw.average_drop(model, X, attrs), what)
+    if abs(got - expected) > 1e-6 * max(1.0, abs(expected)):
+        unclipped = float(100 * np.mean(_drops(predict, X, attrs)))
+        hint = ("Clip each drop at 0: an image whose score rises under the mask counts as 0."
+                if abs(got - unclipped) < 1e-6 * max(1, abs(unclipped)) else
+                "AD = 100 · mean_i max(0, Y_i - O_i) / Y_i, Y_i the softmax probability of the "
+                "predicted class c_i on x_i, O_i the same class's probability on x_i ⊙ M_i, with "
+                "M_i = max(a_i, 0) / max(a_i).")
+        raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. "
+                          f"{hint}")
+
+
+def _drops(predict, X, attrs):
+    masks = np.stack([ref.explanation_mask(a) for a in attrs])[:, None]
+    full, masked = ref.softmax(predict(X)), ref.softmax(predict(X * masks))
+    c = full.argmax(axis=1)
+    Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
+    return (Y - O) / Y
+
+
+@check("2.4", points=2)
+def test_average_drop_linear_model(hw):
+    """average_drop: equals the closed form on a linear model"""
+    rng = np.random.default_rng(37)
+    model, predict, X, attrs = _linear_case(rng, 7, 12)
+    _check_average_drop(hw, model, predict, X, attrs, "a linear model (12 images)")
+    attrs[3] = -np.abs(attrs[3])       # no positive attribution: the mask is all zeros
+    _check_average_drop(hw, model, predict, X, attrs, "a linear model, one attribution ≤ 0")
+
+
+def _check_necessity(hw, model, predict, x, attr, where, steps=20):
+    expected = ref.reference_necessity_ordering(predict, x, attr, steps)
+    what = f"necessity_ordering(model, x, pixel_attr, steps={steps}) on {where}"
+    got = as_float(hw.necessity_ordering(model, x, attr, steps=steps), what)
+    if abs(got - expected) > 1e-6:
+        reversed_order = ref.reference_necessity_ordering(predict, x, -attr, steps)
+        hint = ("That is the score of removing the *least* attributed pixels first; remove them "
+                "by decreasing attribution." if abs(got - reversed_order) < 1e-6 else
+                "Rank the H·W pixels by decreasing attribution; for k = 0..steps zero the first "
+                "(k·H·W) // steps of them in every channel, take the softmax probability of the "
+                "class predicted for x, and return the mean of these steps + 1 values.")
+        raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. "
+                          f"{hint}")
+
+
+@check("2.4", points=2)
+def test_necessity_ordering_linear_model(hw):
+    """necessity_ordering: equals the deletion-curve area on a linear model"""
+    rng = np.random.default_rng(38)
+    model, predict, X, attrs = _linear_case(rng, 8, 3)
+    for x, attr, steps in ((X[0], attrs[0], 20), (X[1], attrs[1], 7), (X[2], attrs[2], 64)):
+        _check_necessity(hw, model, predict, x, attr, "a linear model", steps)
+
+
+def _cnn_metric_case(rng, seed):
+    args = (seed, 3, 16, 5)
+    predict = ref.torch_predict(small_cnn(*args, double=True))
+    X = rng.uniform(size=(4, 3, 16, 16))
+    for _ in range(1000):    # some drops negative, some positive, as in _linear_case
+        attrs = rng.normal(size=(4, 16, 16))
+        drops = _drops(predict, X, attrs)
+        if (drops < 0).any() and (drops > 0).any():
+            break
+    return Build(CNN, (*args, 4, True)), predict, X, attrs
+
+
+@check("2.4", points=1)
+def test_metrics_on_cnn(hw):
+    """average_drop and necessity_ordering: agree with the reference on a CNN"""
+    model, predict, X, attrs = _cnn_metric_case(np.random.default_rng(39), 9)
+    _check_average_drop(hw, model, predict, X, attrs, "a small CNN (float64)")
+    _check_necessity(hw, model, predict, X[0], attrs[0], "a small CNN (float64)")
+
+
+@check("2.4", points=2, hidden=True)
+def test_metrics_hidden(hw):
+    """average_drop and necessity_ordering: hidden linear models and CNNs"""
+    rng = hidden_rng()
+    model, predict, X, attrs = _linear_case(rng, int(rng.integers(1 << 30)),
+                                            int(rng.integers(2, 10)), size=int(rng.integers(4, 9)))
+    _check_average_drop(hw, model, predict, X, attrs, "a hidden linear model")
+    _check_necessity(hw, model, predict, X[0], attrs[0], "a hidden linear model",
+                     int(rng.integers(3, 30)))
+    model, predict, X, attrs = _cnn_metric_case(rng, int(rng.integers(1 << 30)))
+    _check_average_drop(hw, model, predict, X, attrs, "a hidden CNN")
+    _check_necessity(hw, model, predict, X[1], attrs[1], "a hidden CNN", int(rng.integers(3, 30)))

@@ -1,0 +1,254 @@
+"""HW2 end to end: the solution scores full marks, the student notebook scores 0 with "not
+implemented" messages, plausible mistakes lose exactly the points of the checks they should
+fail, the references agree with what they stand for, and the notebook runs in quick mode."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import numpy as np
+import pytest
+from conftest import REPO, assert_loses_exactly, replace_function, run_quick
+
+from autograder import homeworks
+from autograder.checks import explanations as ref
+from autograder.grade import grade
+
+HW2 = homeworks.get("hw2")
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def solution_result():
+    return grade("hw2", HW2.solution)
+
+
+def test_solution_scores_full_marks(solution_result):
+    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
+    assert failed == []
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.internal_errors == []
+    assert solution_result.notes == []          # every cell's definitions loaded cleanly
+    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
+
+
+def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_result):
+    visibility = {(t.number, t.visibility) for t in solution_result.tests}
+    for part in ("1.1", "1.2", "2.1", "2.2", "2.3", "2.4"):
+        assert (part, "visible") in visibility
+        assert (part, "after_published") in visibility
+
+
+def test_student_notebook_scores_zero_with_clear_messages():
+    result = grade("hw2", HW2.student)
+    assert result.score == 0 and result.max_score == 29
+    assert result.internal_errors == []
+    for test in result.tests:
+        assert test.status == "failed"
+        assert "not implemented" in test.output.lower(), (test.name, test.output)
+        assert "Traceback" not in test.output
+
+
+LIME = {"weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100",
+        "weighted_neighborhood_LIME: hidden data, queries and kernel widths"}
+SHAPLEY = {"exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)",
+           "exact_shapley: hidden models with interactions, M ≤ 5"}
+PRODUCT = {"product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)",
+           "product_model_shap: hidden points"}
+SALIENCY = {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)",
+            "visualize_saliency_map: hidden models, inputs and k"}
+IG = {"visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300",
+      "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)",
+      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000"}
+INFLUENCE = {"get_internal_influences: mean layer gradient and expert neuron, point and linear DoI",
+             "get_internal_influences: comparative QoI (class c1 versus c2)",
+             "get_internal_influences: hidden models, layers, DoIs and QoIs"}
+METRICS_CNN_AND_HIDDEN = {"average_drop and necessity_ordering: agree with the reference on a CNN",
+                          "average_drop and necessity_ordering: hidden linear models and CNNs"}
+
+MUTANTS = {
+    "LIME with the kernel exp(-|x - x'| / d)": ("weighted_neighborhood_LIME", '''
+def weighted_neighborhood_LIME(query, comparison_X, comparison_Y, d):
+    X, Y = np.asarray(comparison_X, dtype=float), np.asarray(comparison_Y, dtype=float)
+    root = np.sqrt(np.exp(-np.abs(X - query) / d))
+    A = np.stack([X, np.ones_like(X)], axis=1)
+    slope, intercept = np.linalg.lstsq(root[:, None] * A, root * Y, rcond=None)[0]
+    return float(slope), float(intercept)
+''', "1.1", LIME, "exp(-|x - x'| / d)"),
+    "LIME without weights": ("weighted_neighborhood_LIME", '''
+def weighted_neighborhood_LIME(query, comparison_X, comparison_Y, d):
+    slope, intercept = np.polyfit(comparison_X, comparison_Y, 1)
+    return float(slope), float(intercept)
+''', "1.1", LIME, "unweighted"),
+    "Shapley values without the subset weights": ("exact_shapley", '''
+def exact_shapley(f, x, background):
+    x, background = np.asarray(x, dtype=float), np.asarray(background, dtype=float)
+    M = len(x)
+    value = np.zeros(1 << M)
+    for S in range(1 << M):
+        rows = background.copy()
+        members = [i for i in range(M) if S >> i & 1]
+        rows[:, members] = x[members]
+        value[S] = np.mean(f(rows))
+    phi = np.zeros(M)
+    for S in range(1 << M):
+        for i in range(M):
+            if not S >> i & 1:
+                phi[i] += (value[S | 1 << i] - value[S]) / 2 ** (M - 1)
+    return phi
+''', "1.2", SHAPLEY, "averaged them uniformly"),
+    "product model: the whole product for every feature": ("product_model_shap", '''
+def product_model_shap(x):
+    return np.full(len(x), np.prod(x))
+''', "1.2", PRODUCT, "which players share f(x)"),
+    "saliency: the raw gradient, without ⊙ x": ("visualize_saliency_map", '''
+def visualize_saliency_map(model, x, k=5, show=True):
+    wrapper = _wrap(model)
+    batch = _batch(x)
+    classes = np.argsort(-_scores(model, batch)[0], kind="stable")[:k]
+    attributions = np.concatenate([
+        InputAttribution(wrapper, qoi=ClassQoI(int(c)), multiply_activation=False)
+        .attributions(batch) for c in classes])
+    return classes, attributions
+''', "2.1", SALIENCY, "plain gradient"),
+    "IG multiplied by x instead of (x - baseline)": ("visualize_integrated_gradients", '''
+def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
+    wrapper = _wrap(model)
+    batch = _batch(x)
+    if c is None:
+        c = int(_scores(model, batch)[0].argmax())
+    path = LinearDoi(baseline=_batch(baseline), resolution=int(resolution))
+    gradient = InternalInfluence(wrapper, (InputCut(), OutputCut()), ClassQoI(int(c)), path,
+                                 multiply_activation=False).attributions(batch)
+    return (gradient * batch)[0]
+''', "2.2", IG, "(x - baseline)"),
+    "internal influence in attribution space (multiply_activation=True)":
+        ("get_internal_influences", '''
+def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
+    wrapper = _wrap(model)
+    quantity = ComparativeQoI(*qoi) if isinstance(qoi, (tuple, list)) else ClassQoI(int(qoi))
+    influence = InternalInfluence(wrapper, Cut(layer_name), quantity, doi).attributions(
+        _batch(x_pp))[0]
+    per_neuron = influence.reshape(influence.shape[0], -1).sum(axis=1)
+    return per_neuron, int(per_neuron.argmax())
+''', "2.3", INFLUENCE, "mean layer gradient"),
+    "Average Drop without clipping at 0": ("average_drop", '''
+def average_drop(model, X, pixel_attrs):
+    X = np.asarray(X, dtype=np.float64)
+    masks = np.stack([np.maximum(a, 0) / a.max() if a.max() > 0 else np.zeros_like(a)
+                      for a in np.asarray(pixel_attrs, dtype=np.float64)])[:, None]
+    full, masked = class_probabilities(model, X), class_probabilities(model, X * masks)
+    c = full.argmax(axis=1)
+    Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
+    return float(100 * np.mean((Y - O) / Y))
+''', "2.4", METRICS_CNN_AND_HIDDEN | {"average_drop: equals the closed form on a linear model"},
+        "Clip each drop at 0"),
+    "Necessity Ordering removing the least attributed pixels first": ("necessity_ordering", '''
+def necessity_ordering(model, x, pixel_attr, steps=20):
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    order = np.argsort(np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
+    P = order.size
+    images = []
+    for k in range(steps + 1):
+        keep = np.ones(P)
+        keep[order[: (k * P) // steps]] = 0.0
+        images.append(x * keep.reshape(x.shape[1:]))
+    probabilities = class_probabilities(model, np.stack(images))
+    return float(probabilities[:, probabilities[0].argmax()].mean())
+''', "2.4", METRICS_CNN_AND_HIDDEN |
+        {"necessity_ordering: equals the deletion-curve area on a linear model"},
+        "least* attributed"),
+    "pixel attribution summed over channels": ("pixel_attribution", '''
+def pixel_attribution(attr):
+    return np.asarray(attr, dtype=np.float64).sum(axis=-3)
+''', "2.4", {"pixel_attribution: the mean over the channel axis, for one image or a batch"},
+        "sum over channels"),
+}
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
+    function, source, part, should_fail, hint = MUTANTS[mutant]
+    submission = replace_function(HW2.solution, function, source, tmp_path / "mutant.ipynb")
+    result = grade("hw2", submission, parts=[part])
+    assert_loses_exactly(result, solution_result, should_fail)
+    public = [t for t in result.tests if t.name in should_fail and t.visibility == "visible"]
+    assert any(hint in t.output for t in public), [t.output for t in public]
+
+
+def test_alternative_correct_code_keeps_full_marks(solution_result, tmp_path):
+    """Other correct ways: Shapley values by permutations, IG by hand with torch over trulens's
+    points, and the influence from a hand-made Slice and LinearDoi objects."""
+    submission = replace_function(HW2.solution, "exact_shapley", '''
+def exact_shapley(f, x, background):
+    from itertools import permutations
+    x, background = np.asarray(x, dtype=float), np.asarray(background, dtype=float)
+    M, cache = len(x), {}
+
+    def v(S):
+        if S not in cache:
+            rows = background.copy()
+            rows[:, list(S)] = x[list(S)]
+            cache[S] = float(np.mean(f(rows)))
+        return cache[S]
+
+    phi = np.zeros(M)
+    orders = list(permutations(range(M)))
+    for order in orders:
+        for position, i in enumerate(order):
+            before = frozenset(order[:position])
+            phi[i] += v(before | {i}) - v(before)
+    return phi / len(orders)
+''', tmp_path / "a.ipynb")
+    submission = replace_function(submission, "get_internal_influences", '''
+def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
+    wrapper = get_model_wrapper(model, device="cpu")
+    quantity = ComparativeQoI(*[int(c) for c in qoi]) if np.ndim(qoi) else ClassQoI(int(qoi))
+    distribution = PointDoi(cut=Cut(layer_name)) if doi == "point" else \\
+        LinearDoi(resolution=10, cut=Cut(layer_name))
+    attribution = InternalInfluence(wrapper, Slice(Cut(layer_name), OutputCut()), quantity,
+                                    distribution, multiply_activation=False)
+    influence = attribution.attributions(np.asarray(x_pp, dtype=np.float32).reshape(1, *np.shape(x_pp)[-3:]))
+    per_neuron = influence[0].sum(axis=(1, 2))
+    return per_neuron, int(np.argmax(per_neuron))
+''', tmp_path / "b.ipynb")
+    result = grade("hw2", submission, parts=["1.2", "2.3"])
+    assert [t.name for t in result.tests if t.status != "passed"] == []
+
+
+def test_references_agree_with_what_they_stand_for():
+    rng = np.random.default_rng(0)
+    # the local line: closed form equals weighted lstsq
+    X, Y = rng.uniform(-3, 3, 50), rng.normal(size=50)
+    w = np.sqrt(np.exp(-(X - 0.5) ** 2 / 2.0))
+    A = np.stack([X, np.ones_like(X)], axis=1)
+    assert np.allclose(ref.reference_local_line(0.5, X, Y, 2.0),
+                       np.linalg.lstsq(w[:, None] * A, w * Y, rcond=None)[0], atol=1e-10)
+    # brute-force Shapley of a linear model: w_i (x_i - mean background_i)
+    weights, x, background = rng.normal(size=4), rng.normal(size=4), rng.normal(size=(7, 4))
+    assert np.allclose(ref.brute_force_shapley(lambda r: r @ weights, x, background),
+                       weights * (x - background.mean(axis=0)), atol=1e-12)
+    # the linear image model's torch outputs are the numpy closed form
+    import torch
+    model = ref.linear_image_model(3, 2, 4, 5)
+    W, b = ref.linear_image_weights(3, 2, 4, 5)
+    images = rng.uniform(size=(6, 2, 4, 4))
+    with torch.no_grad():
+        torch_logits = model(torch.as_tensor(images)).numpy()
+    assert np.allclose(torch_logits, ref.linear_predict(W, b)(images), atol=1e-12)
+    # Average Drop of the all-ones attribution is 0 (the mask keeps the image)
+    assert ref.reference_average_drop(ref.linear_predict(W, b), images,
+                                      np.ones((6, 4, 4))) == 0.0
+    # the point influence at the last layer of a linear model is W_c, summed per channel
+    from autograder.checks.models import small_cnn
+    cnn = small_cnn(1, 3, 16, 5)
+    point = ref.reference_layer_influence(cnn, "classifier", rng.uniform(size=(3, 16, 16)), 2,
+                                          "point")
+    assert np.allclose(point, np.eye(5)[2])     # ∂ logit_2 / ∂ logits = e_2
+
+
+def test_solution_notebook_runs_top_to_bottom(tmp_path):
+    outputs = run_quick(HW2.solution, tmp_path)
+    assert "✗" not in outputs, "a self-check cell failed in the solution notebook"
+    assert outputs.count("✓") >= 12
+    assert "max |exact_shapley - TreeSHAP interventional|" in outputs

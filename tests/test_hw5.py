@@ -1,0 +1,268 @@
+"""HW5 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
+lose exactly the points of the checks they should fail."""
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import nbformat
+import pytest
+from conftest import REPO, assert_loses_exactly, replace_function, run_quick
+
+from autograder import homeworks, release
+from autograder.grade import grade
+
+HW5 = homeworks.get("hw5")
+SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def solution_result():
+    return grade("hw5", HW5.solution)
+
+
+def test_solution_scores_full_marks(solution_result):
+    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
+    assert failed == []
+    assert solution_result.score == solution_result.max_score > 0
+    assert solution_result.internal_errors == []
+    assert solution_result.notes == []
+    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
+
+
+def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_result):
+    visibility = {(t.number, t.visibility) for t in solution_result.tests}
+    for part in ("1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "3.1", "3.2", "3.3", "3.4", "4"):
+        assert (part, "visible") in visibility
+    for part in ("1.2", "1.3", "2.1", "2.2", "3.1", "3.2", "3.3", "4"):
+        assert (part, "after_published") in visibility
+
+
+def test_student_notebook_scores_zero_with_a_message_per_test():
+    result = grade("hw5", HW5.student)
+    assert result.score == 0 and result.internal_errors == []
+    for test in result.tests:
+        assert "not implemented yet" in test.output, (test.name, test.output)
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+PGD_ALL = {"pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], exactly",
+           "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD",
+           "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD",
+           "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours",
+           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images"}
+
+_PGD_TEMPLATE = '''
+def pgd_attack(model, x, y, eps, alpha, steps, random_start=True, norm="linf", targeted=False,
+               loss="ce"):
+    x, y = to_tensor(x, model), to_labels(y, model)
+    x_adv = x.clone()
+    if random_start and norm == "linf":
+        x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    direction = {direction}
+    for _ in range(steps):
+        x_adv = x_adv.detach().requires_grad_(True)
+        logits = model(x_adv)
+        objective = F.cross_entropy(logits, y, reduction="sum") if loss == "ce" else \\
+            cw_loss(logits, y).sum()
+        (grad,) = torch.autograd.grad(objective, x_adv)
+        with torch.no_grad():
+            if norm == "linf":
+                x_adv = x_adv + direction * alpha * grad.sign()
+                {linf_projection}
+            else:
+                x_adv = x_adv + direction * alpha * grad / _per_example_l2(grad)
+                delta = x_adv - x
+                x_adv = x + delta * torch.clamp(eps / _per_example_l2(delta), max=1.0)
+            {box}
+    return x_adv.detach()
+'''
+
+
+def _pgd(direction="-1.0 if targeted else 1.0",
+         linf_projection="x_adv = torch.min(torch.max(x_adv, x - eps), x + eps)",
+         box="x_adv = x_adv.clamp(0, 1)"):
+    return _PGD_TEMPLATE.format(direction=direction, linf_projection=linf_projection, box=box)
+
+
+MUTANTS = {
+    "FGSM with the gradient instead of its sign": ("fgsm", '''
+def fgsm(model, x, y, eps):
+    x, y = to_tensor(x, model), to_labels(y, model)
+    x_var = x.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x_var), y), x_var)
+    return (x + eps * grad).clamp(0, 1).detach()
+''', ["1.1"], {"fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)"}),
+    # Leaving the ball also voids the strength comparisons, which all check the ball first.
+    "PGD without the L∞ projection": ("pgd_attack", _pgd(linf_projection="pass"), ["1.2"],
+                                      PGD_ALL),
+    "PGD that clips to the ball but not to [0, 1]": ("pgd_attack", _pgd(box="pass"), ["1.2"],
+                                                     PGD_ALL),
+    "targeted PGD that ascends the target's loss": ("pgd_attack", _pgd(direction="1.0"), ["1.2"],
+                                                    {"pgd_attack: L2 (ε = 2) and targeted modes "
+                                                     "as strong as the grader's PGD"}),
+    "CW loss with the wrong sign": ("cw_loss", '''
+def cw_loss(logits, y):
+    logits = torch.as_tensor(logits)
+    y = torch.as_tensor(y).to(device=logits.device, dtype=torch.long)
+    true = logits.gather(1, y[:, None])[:, 0]
+    others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
+    return true - others.max(dim=1).values
+''', ["1.2"], {"cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours"}),
+    "early stop that ignores tau": ("early_stopped_pgd", '''
+def early_stopped_pgd(model, x, y, eps, alpha, steps, tau):
+    x, y = to_tensor(x, model), to_labels(y, model)
+    x_adv = x.clone()
+    running = torch.ones(len(x), dtype=torch.bool)
+    taken = torch.zeros(len(x), dtype=torch.long)
+    for _ in range(steps):
+        x_var = x_adv.clone().requires_grad_(True)
+        logits = model(x_var)
+        running &= logits.argmax(dim=1) == y
+        if not running.any():
+            break
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x_var)
+        with torch.no_grad():
+            stepped = torch.min(torch.max(x_adv + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+            x_adv[running] = stepped[running]
+        taken += running.long()
+    return x_adv.detach(), taken.numpy()
+''', ["1.3"], {"early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD",
+              "early_stopped_pgd: FAT's stopping rule on hidden images, ε, α and τ"}),
+    "adversarial training on clean images": ("adversarial_training", '''
+def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(xb), yb).backward()
+        optimizer.step()
+    return model.eval()
+''', ["1.4"], {"adversarial_training: PGD accuracy clearly above a standard model of the same budget"}),
+    "label flips that may keep the label": ("flip_labels", '''
+def flip_labels(y, rate, rng, num_classes=None):
+    rng = np.random.default_rng(rng)
+    y = np.asarray(y).copy()
+    num_classes = int(y.max()) + 1 if num_classes is None else int(num_classes)
+    chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
+    y[chosen] = rng.integers(0, num_classes, size=len(chosen))
+    return y
+''', ["2.1"], {"flip_labels: exactly rate·n labels change, each to another class; reproducible",
+              "flip_labels: exact rate on hidden labels; positions and new labels spread uniformly"}),
+    "Poison Frogs without the proximal step": ("feature_collision_poison", '''
+def feature_collision_poison(feature_extractor, x_target, x_base, beta, steps, lr=0.01):
+    t = to_tensor(x_target, feature_extractor)[None]
+    p = to_tensor(x_base, feature_extractor)[None]
+    with torch.no_grad():
+        target_features = feature_extractor(t)
+    for _ in range(steps):
+        p.requires_grad_(True)
+        (grad,) = torch.autograd.grad(((feature_extractor(p) - target_features) ** 2).sum(), p)
+        with torch.no_grad():
+            p = (p - lr * grad).clamp(0, 1)
+    return p.detach()[0]
+''', ["2.2"], {"feature_collision_poison: features approach the target's, image stays near the base",
+              "feature_collision_poison: on hidden target and base images"}),
+    "randomized-response estimator without the -1/2": ("estimate_proportion", '''
+def estimate_proportion(reports):
+    return 2 * float(np.mean(np.asarray(reports, dtype=float)))
+''', ["3.1"], {"estimate_proportion: P = 2·(N_yes / N) − 1/2 on given reports"}),
+    "randomized response that lies on tails": ("randomized_response", '''
+def randomized_response(truth, rng):
+    rng = np.random.default_rng(rng)
+    truth = np.asarray(truth, dtype=bool)
+    return np.where(rng.random(truth.shape) < 0.5, truth, ~truth)
+''', ["3.1"], {"randomized_response: unbiased, variance 3/(4n), over 2000 seeded surveys",
+              "randomized_response: unbiased with variance 3/(4n) for a hidden proportion and seeds"}),
+    "Laplace noise of scale eps instead of 1/eps": ("laplace_count", '''
+def laplace_count(data, predicate, eps, rng):
+    rng = np.random.default_rng(rng)
+    return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.laplace(0.0, eps))
+''', ["3.2"], {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS test, α = 0.001)",
+              "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds"}),
+    "MIA scored by the confidence of the predicted class": ("loss_threshold_mia", '''
+def loss_threshold_mia(model, members, nonmembers):
+    from sklearn.metrics import roc_auc_score, roc_curve
+    def confidence(x, y):
+        with torch.no_grad():
+            return torch.softmax(model(to_tensor(x, model)), 1).max(1).values.numpy()
+    scores = np.concatenate([confidence(*members), confidence(*nonmembers)])
+    is_member = np.r_[np.ones(len(members[1])), np.zeros(len(nonmembers[1]))]
+    fpr, tpr, _ = roc_curve(is_member, scores)
+    return float(roc_auc_score(is_member, scores)), float(np.max(tpr - fpr))
+''', ["3.3"], {"loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized",
+              "loss_threshold_mia: matches the grader's on hidden subsets of members and non-members"}),
+    "demographic parity as a ratio": ("demographic_parity_difference", '''
+def demographic_parity_difference(y_true, y_pred, group):
+    y_pred, group = np.asarray(y_pred), np.asarray(group)
+    rates = np.array([np.mean(y_pred[group == g] == 1) for g in np.unique(group)])
+    return float(rates.min() / rates.max())
+''', ["4"], {"fairness metrics: demographic parity, equal opportunity, equalized odds on hand tables",
+            "fairness metrics: ValueError when a group has no positives (TPR) or negatives (FPR)",
+            "fairness metrics: match fairlearn on hidden random tables with 2 to 4 groups"}),
+    "equal opportunity counting a group without positives as TPR 0": (
+        "equal_opportunity_difference", '''
+def equal_opportunity_difference(y_true, y_pred, group):
+    y_true, y_pred, group = (np.asarray(a) for a in (y_true, y_pred, group))
+    rates = [np.mean(y_pred[(group == g) & (y_true == 1)] == 1) if np.any((group == g) & (y_true == 1))
+             else 0.0 for g in np.unique(group)]
+    return float(max(rates) - min(rates))
+''', ["4"], {"fairness metrics: ValueError when a group has no positives (TPR) or negatives (FPR)"}),
+}
+
+
+# What the public failure messages of some mutants must say (they point at the cause).
+HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
+         "PGD that clips to the ball but not to [0, 1]": "outside the image range",
+         "PGD without the L∞ projection": "project",
+         "randomized-response estimator without the -1/2": "subtract 1/2",
+         "demographic parity as a ratio": "not ratios",
+         "equal opportunity counting a group without positives as TPR 0": "raise ValueError",
+         "Poison Frogs without the proximal step": "proximal step"}
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path,
+                                                      monkeypatch):
+    monkeypatch.setenv("TML_GRADER_SEED", "5")        # hidden instances fixed for the test
+    function, source, parts, should_fail = MUTANTS[mutant]
+    submission = replace_function(HW5.solution, function, source, tmp_path / "mutant.ipynb")
+    result = grade("hw5", submission, parts=parts)
+    assert_loses_exactly(result, solution_result, should_fail)
+    if mutant in HINTS:
+        public = [t.output for t in result.tests if t.status == "failed" and
+                  t.visibility == "visible"]
+        assert public and all(HINTS[mutant] in output for output in public), public
+
+
+def test_student_notebook_matches_release(tmp_path):
+    regenerated = release.release("hw5", out_dir=tmp_path)
+    assert regenerated.read_text() == HW5.student.read_text(), \
+        "notebooks/ drifted from solutions/: run `python -m autograder release`"
+
+
+def test_solution_notebook_matches_its_build_script():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw5_solution.py"),
+                           "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_student_notebook_hides_solutions_and_keeps_instructions():
+    student = nbformat.read(HW5.student, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
+    assert text.count("raise NotImplementedError()") >= 17
+    assert "def weights_after(" in text and "def to_tensor(" in text   # the given helpers stay
+    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+
+
+def test_solution_notebook_runs_top_to_bottom(tmp_path):
+    outputs = run_quick(HW5.solution, tmp_path)
+    assert "✗" not in outputs and "\n~ [" not in outputs, \
+        "a self-check cell failed in the solution notebook"
+    assert outputs.count("✓") >= 18
+    assert "PGD-20" in outputs and "surveys of" in outputs
