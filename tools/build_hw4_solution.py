@@ -443,9 +443,12 @@ print(f"The cat moves {np.ptp(offsets)} px; the map's centre moves {moved:.1f} p
       f"(correlation with the cat's centre: {r:.2f}).")
 if r > 0.9 and moved > 0.5 * np.ptp(offsets):
     print("Here the heat map follows the cat.")
+elif r > 0.9:
+    print("Here the heat map moves with the cat, but less far: part of the evidence stays put "
+          "(on the background or the frame's edges), and the 8×8 map is coarse.")
 else:
-    print("Here the heat map does not follow the cat closely: this network's evidence for the "
-          "class is not (only) on the cat.")
+    print("Here the heat map does not follow the cat: this network's evidence for the class is "
+          "not (only) on the cat.")
 """)
 
 # =============================================================================================
