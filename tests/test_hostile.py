@@ -95,12 +95,20 @@ def test_hostile_submission(case: Case, tmp_path, listener, monkeypatch):
         fail = ("explain",)    # the child shares our network: the submission reached the listener
     if case.name == "sigkill_self" and unshare_available():
         fail = ()              # namespace init: its own SIGKILL is ignored, the call goes on
+    dropped = unprivileged_ids() is not None
+    if case.name == "kill_grader_process" and dropped and unshare_available():
+        fail = ()              # as `nobody` it can signal neither root's unshare nor us: no effect
+    message = case.message
+    if case.name == "spawn_orphans" and dropped:
+        # RLIMIT_NPROC binds once we are `nobody`: 20 sleepers per call reach 256 within a few
+        # calls, and the rest of the forks fail (root, as in CI, is exempt from the limit).
+        fail, message = ("attribution",), "BlockingIOError"
     notes = "\n".join(result.notes)
     for test in result.tests:
         if test.name.startswith(fail):
             assert test.score == 0, (test.name, test.output)
             if not case.in_notes:
-                assert case.message in test.output, (test.name, test.output, notes)
+                assert message in test.output, (test.name, test.output, notes)
         else:
             assert test.score == test.max_score, (test.name, test.output, notes)
     if case.in_notes:

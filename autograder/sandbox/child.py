@@ -91,6 +91,7 @@ def _student_traceback(error: BaseException) -> str:
 class Child:
     def __init__(self, sock: socket.socket, isolation: list[str] | None = None):
         self.sock = sock
+        self.pid = os.getpid()
         self.isolation = isolation or []
         self.module = types.ModuleType("submission")
         self.module.__dict__["__builtins__"] = __builtins__
@@ -117,8 +118,8 @@ class Child:
             for number, statement in enumerate(statements):
                 if (cell["index"], number) in skip:
                     continue
-                wire.send(self.sock, {"op": "progress", "cell": cell["index"], "statement": number,
-                                      "line": statement.lineno})
+                self.send({"op": "progress", "cell": cell["index"], "statement": number,
+                           "line": statement.lineno})
                 try:
                     code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
                     exec(code, self.module.__dict__)
@@ -133,9 +134,9 @@ class Child:
     def call_back(self, callback_id: int):
         def remote(*args, **kwargs):
             buffers: list[bytes] = []
-            wire.send(self.sock, {"op": "callback", "id": callback_id,
-                                  "args": wire.encode(list(args), buffers),
-                                  "kwargs": wire.encode(kwargs, buffers)}, buffers)
+            self.send({"op": "callback", "id": callback_id,
+                       "args": wire.encode(list(args), buffers),
+                       "kwargs": wire.encode(kwargs, buffers)}, buffers)
             header, reply = wire.recv(self.sock)
             if header.get("op") == "callback_error":
                 raise RuntimeError(header.get("message", "the grader's function failed"))
@@ -155,6 +156,13 @@ class Child:
         header["output"] = self.output.take()
         return header, buffers
 
+    def send(self, header: dict, buffers: list = ()) -> None:
+        # A process forked by student code shares the socket; if it got here (its fork's code
+        # raised instead of exiting), it must not answer in the child's place.
+        if os.getpid() != self.pid:
+            os._exit(70)
+        wire.send(self.sock, header, buffers)
+
     def serve(self) -> None:
         while True:
             header, buffers = wire.recv(self.sock)
@@ -162,19 +170,19 @@ class Child:
             sys.stdout = sys.stderr = self.output
             try:
                 if op == "load":
-                    wire.send(self.sock, self.load(header["cells"], header.get("skip", [])))
+                    self.send(self.load(header["cells"], header.get("skip", [])))
                 elif op == "call":
                     build = wire.builder()
                     try:
                         args = wire.decode(header["args"], buffers, self.call_back, build)
                         kwargs = wire.decode(header["kwargs"], buffers, self.call_back, build)
                     except Exception as error:
-                        wire.send(self.sock, {"op": "raised", "type": "GraderError",
-                                              "message": f"building the arguments failed: {error!r}",
-                                              "traceback": "", "output": ""})
+                        self.send({"op": "raised", "type": "GraderError",
+                                   "message": f"building the arguments failed: {error!r}",
+                                   "traceback": "", "output": ""})
                         continue
                     reply, out = self.call(header["name"], args, kwargs)
-                    wire.send(self.sock, reply, out)
+                    self.send(reply, out)
                 elif op == "exit":
                     return
             finally:
