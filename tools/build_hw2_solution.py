@@ -618,6 +618,9 @@ else:
     class_a, class_b = class_names.index("cat"), class_names.index("dog")
     model_description = (f"small_cnn (width 16) trained here on {trained_on}: test accuracy "
                          f"{cnn_accuracy:.1%}")
+    if "synthetic" in trained_on:
+        model_description += ("\\nNo CIFAR-10 copy here: its classes are synthetic coloured squares "
+                              "that only borrow CIFAR-10's class names.")
 for parameter in cnn.parameters():
     parameter.requires_grad_(False)
 print(model_description)
@@ -773,7 +776,7 @@ for name in ("chelsea", "coffee"):
     classes, saliency = visualize_saliency_map(cnn, inputs[name], k=3, show=False)
     _show_masks(inputs[name][None], saliency,
                 [f"{name}: {class_names[c]}" for c in classes])
-    norms = [np.abs(s).sum() for s in saliency]
+    norms = [float(np.abs(s).sum()) for s in saliency]
     print(f"{name}: top classes {[class_names[c] for c in classes]}, "
           f"total |saliency| {np.round(norms, 3).tolist()}")
 """)
@@ -1037,7 +1040,7 @@ for doi in ("point", "linear"):
                                                       class_a)
     ranked = np.argsort(-influence)[:5]
     print(f"{doi:>6} DoI, QoI {class_names[class_a]}: expert neuron {experts[doi]}; top five "
-          f"{ranked.tolist()} with influence {np.round(influence[ranked], 3).tolist()}")
+          f"{ranked.tolist()} with influence {np.round(influence[ranked].astype(float), 3).tolist()}")
 influence, experts["comparative"] = get_internal_influences(
     cnn, x_pp, picture, layer_name, "linear", (class_a, class_b))
 print(f"linear DoI, QoI {class_names[class_a]} - {class_names[class_b]}: expert neuron "

@@ -22,13 +22,13 @@ def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int
     form (see ``linear_image_weights``). W has shape (classes, channels·size²)."""
     import torch
     W, b = linear_image_weights(seed, channels, size, classes, scale)
-    layer = torch.nn.Linear(W.shape[1], classes)
+    layer = torch.nn.Linear(W.shape[1], classes).double()   # float64 first: W exactly
     with torch.no_grad():
         layer.weight.copy_(torch.as_tensor(W))
         layer.bias.copy_(torch.as_tensor(b))
     model = torch.nn.Sequential(torch.nn.Flatten(), layer)
     model.eval()
-    return model.double() if double else model
+    return model if double else model.float()
 
 
 def linear_image_weights(seed: int, channels: int = 3, size: int = 8, classes: int = 4,

@@ -65,7 +65,7 @@ def _check_lime(hw, query, X, Y, d, what_data):
     return slope
 
 
-@check("1.1", points=2)
+@check("1.1", points=2, timeout=30)
 def test_lime_matches_weighted_least_squares(hw):
     """weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100"""
     rng = np.random.default_rng(11)
@@ -80,7 +80,7 @@ def test_lime_matches_weighted_least_squares(hw):
                           f"{slopes[100.0]:.3g}; expected negative (local) then positive (global).")
 
 
-@check("1.1", points=1, hidden=True)
+@check("1.1", points=1, hidden=True, timeout=30)
 def test_lime_hidden(hw):
     """weighted_neighborhood_LIME: hidden data, queries and kernel widths"""
     rng = hidden_rng()
@@ -142,7 +142,7 @@ def _check_shapley(hw, rng, M, n_background):
     return f.calls
 
 
-@check("1.2", points=2)
+@check("1.2", points=2, timeout=30)
 def test_exact_shapley_matches_permutations(hw):
     """exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)"""
     rng = np.random.default_rng(21)
@@ -150,7 +150,7 @@ def test_exact_shapley_matches_permutations(hw):
         _check_shapley(hw, rng, M, n)
 
 
-@check("1.2", points=1, hidden=True)
+@check("1.2", points=1, hidden=True, timeout=30)
 def test_exact_shapley_hidden(hw):
     """exact_shapley: hidden models with interactions, M ≤ 5"""
     rng = hidden_rng()
@@ -175,14 +175,14 @@ def _check_product(hw, x):
                           "every S but the full set: which players share f(x), and how?")
 
 
-@check("1.2", points=1)
+@check("1.2", points=1, timeout=30)
 def test_product_model_shap(hw):
     """product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)"""
     for x in ([1.5, -2.0], [0.3, 1.2, -0.7, 2.0], [-1.1, 0.4, 0.9, -1.3, 0.5]):
         _check_product(hw, np.array(x))
 
 
-@check("1.2", points=1, hidden=True)
+@check("1.2", points=1, hidden=True, timeout=30)
 def test_product_model_shap_hidden(hw):
     """product_model_shap: hidden points"""
     rng = hidden_rng()
@@ -398,7 +398,7 @@ def test_internal_influence_hidden(hw):
 # 2.4 Evaluating attributions: pixel attribution, Average Drop %, Necessity Ordering
 # ---------------------------------------------------------------------------------------------
 
-@check("2.4", points=1)
+@check("2.4", points=1, timeout=60)
 def test_pixel_attribution(hw):
     """pixel_attribution: the mean over the channel axis, for one image or a batch"""
     rng = np.random.default_rng(36)
@@ -455,7 +455,7 @@ def _drops(predict, X, attrs):
     return (Y - O) / Y
 
 
-@check("2.4", points=2)
+@check("2.4", points=2, timeout=60)
 def test_average_drop_linear_model(hw):
     """average_drop: equals the closed form on a linear model"""
     rng = np.random.default_rng(37)
@@ -480,7 +480,7 @@ def _check_necessity(hw, model, predict, x, attr, where, steps=20):
                           f"{hint}")
 
 
-@check("2.4", points=2)
+@check("2.4", points=2, timeout=60)
 def test_necessity_ordering_linear_model(hw):
     """necessity_ordering: equals the deletion-curve area on a linear model"""
     rng = np.random.default_rng(38)
@@ -501,7 +501,7 @@ def _cnn_metric_case(rng, seed):
     return Build(CNN, (*args, 4, True)), predict, X, attrs
 
 
-@check("2.4", points=1)
+@check("2.4", points=1, timeout=60)
 def test_metrics_on_cnn(hw):
     """average_drop and necessity_ordering: agree with the reference on a CNN"""
     model, predict, X, attrs = _cnn_metric_case(np.random.default_rng(39), 9)
@@ -509,7 +509,7 @@ def test_metrics_on_cnn(hw):
     _check_necessity(hw, model, predict, X[0], attrs[0], "a small CNN (float64)")
 
 
-@check("2.4", points=2, hidden=True)
+@check("2.4", points=2, hidden=True, timeout=90)
 def test_metrics_hidden(hw):
     """average_drop and necessity_ordering: hidden linear models and CNNs"""
     rng = hidden_rng()
