@@ -32,6 +32,11 @@ PARTIAL = {
         "1.1 softmax: rows match scipy.special.softmax": 1,
         "1.1 softmax: finite and correct for logits of ±1e3": 1,
         "2.1 explain: input times attribution": 1}),
+    "hw2": (["weighted_neighborhood_LIME", "product_model_shap"], {
+        "1.1 weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100": 2,
+        "1.1 weighted_neighborhood_LIME: hidden data, queries and kernel widths": 1,
+        "1.2 product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)": 1,
+        "1.2 product_model_shap: hidden points": 1}),
     "hw3": (["relu", "softmax"], {
         "3 relu and softmax: match torch.relu and torch.softmax": 1,
         "3 softmax: finite and correct for logits of ±1e3": 1}),

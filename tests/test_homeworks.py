@@ -64,6 +64,7 @@ def test_student_notebook_scores_zero_with_a_message_per_test(homework):
     assert result.tests and result.score == 0 and result.internal_errors == []
     for test in result.tests:
         assert "not implemented yet" in test.output, (test.name, test.output)
+        assert "Traceback" not in test.output, (test.name, test.output)
     jsonschema.validate(result.to_gradescope(), SCHEMA)
 
 

@@ -1,6 +1,6 @@
-"""HW2 end to end: the solution scores full marks, the student notebook scores 0 with "not
-implemented" messages, plausible mistakes lose exactly the points of the checks they should
-fail, the references agree with what they stand for, and the notebook runs in quick mode."""
+"""HW2 end to end: the solution scores full marks, plausible mistakes lose exactly the points of
+the checks they should fail, the references agree with what they stand for, and the notebook runs
+in quick mode (what every homework must satisfy is in test_homeworks.py)."""
 from __future__ import annotations
 
 import json
@@ -37,16 +37,6 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
     for part in ("1.1", "1.2", "2.1", "2.2", "2.3", "2.4"):
         assert (part, "visible") in visibility
         assert (part, "after_published") in visibility
-
-
-def test_student_notebook_scores_zero_with_clear_messages():
-    result = grade("hw2", HW2.student)
-    assert result.score == 0 and result.max_score == 29
-    assert result.internal_errors == []
-    for test in result.tests:
-        assert test.status == "failed"
-        assert "not implemented" in test.output.lower(), (test.name, test.output)
-        assert "Traceback" not in test.output
 
 
 LIME = {"weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100",
