@@ -35,7 +35,7 @@ release: $(VENV)/.installed
 	$(PY) -m autograder release
 
 zips: $(VENV)/.installed
-	$(PY) -m autograder gradescope hw1 -o build/hw1_autograder.zip
+	for hw in hw1 hw2 hw3 hw4 hw5; do $(PY) -m autograder gradescope $$hw -o build/$${hw}_autograder.zip || exit 1; done
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/grading_speed.py
