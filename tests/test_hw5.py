@@ -181,7 +181,7 @@ def laplace_count(data, predicate, eps, rng):
     rng = np.random.default_rng(rng)
     return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.laplace(0.0, eps))
 ''', ["3.2"], {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS test, α = 0.001)",
-              "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds"}),
+              "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (KS, α = 1e-5)"}),
     "MIA scored by the confidence of the predicted class": ("loss_threshold_mia", '''
 def loss_threshold_mia(model, members, nonmembers):
     from sklearn.metrics import roc_auc_score, roc_curve
