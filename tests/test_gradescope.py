@@ -44,6 +44,9 @@ PARTIAL = {
         "2.2 weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)": 2,
         "2.2 weighted_least_squares: stable when X is ill-conditioned (cond ≈ 1e7)": 1,
         "2.2 weighted_least_squares: hidden problems, some ill-conditioned": 1}),
+    "hw5": (["estimate_proportion", "rr_epsilon"], {
+        "3.1 estimate_proportion: P = 2·(N_yes / N) − 1/2 on given reports": 1,
+        "3.1 rr_epsilon: ε of randomized response, ln 3 for two fair coins": 1}),
 }
 
 

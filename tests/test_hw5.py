@@ -1,5 +1,5 @@
-"""HW5 end to end: the solution scores full marks, the stubs score zero, and plausible mistakes
-lose exactly the points of the checks they should fail."""
+"""HW5 end to end: the solution scores full marks and plausible mistakes lose exactly the points
+of the checks they should fail (what every homework must satisfy is in test_homeworks.py)."""
 from __future__ import annotations
 
 import json
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from conftest import REPO, assert_loses_exactly, replace_function, run_quick
 
-from autograder import homeworks, release
+from autograder import homeworks
 from autograder.grade import grade
 
 HW5 = homeworks.get("hw5")
@@ -36,14 +36,6 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
         assert (part, "visible") in visibility
     for part in ("1.2", "1.3", "2.1", "2.2", "3.1", "3.2", "3.3", "4"):
         assert (part, "after_published") in visibility
-
-
-def test_student_notebook_scores_zero_with_a_message_per_test():
-    result = grade("hw5", HW5.student)
-    assert result.score == 0 and result.internal_errors == []
-    for test in result.tests:
-        assert "not implemented yet" in test.output, (test.name, test.output)
-    jsonschema.validate(result.to_gradescope(), SCHEMA)
 
 
 PGD_ALL = {"pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], exactly",
@@ -237,27 +229,9 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
         assert public and all(HINTS[mutant] in output for output in public), public
 
 
-def test_student_notebook_matches_release(tmp_path):
-    regenerated = release.release("hw5", out_dir=tmp_path)
-    assert regenerated.read_text() == HW5.student.read_text(), \
-        "notebooks/ drifted from solutions/: run `python -m autograder release`"
-
-
-def test_solution_notebook_matches_its_build_script():
-    import subprocess
-    import sys
-    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_hw5_solution.py"),
-                           "--check"], capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-
-
-def test_student_notebook_hides_solutions_and_keeps_instructions():
-    student = nbformat.read(HW5.student, as_version=4)
-    text = "\n".join(cell.source for cell in student.cells)
-    assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text
-    assert text.count("raise NotImplementedError()") >= 17
-    assert "def weights_after(" in text and "def to_tensor(" in text   # the given helpers stay
-    assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
+def test_student_notebook_keeps_the_given_helpers():
+    text = "\n".join(cell.source for cell in nbformat.read(HW5.student, as_version=4).cells)
+    assert "def weights_after(" in text and "def to_tensor(" in text
 
 
 def test_solution_notebook_runs_top_to_bottom(tmp_path):
