@@ -18,25 +18,14 @@ from pathlib import Path
 import nbformat
 import pytest
 from conftest import replace_function
+from test_hw4 import MUTANTS
 
 from autograder import homeworks
 from autograder.grade import grade
 
 HW = homeworks.get("hw4")   # its whole notebook runs in ~20 s in quick mode
 BROKEN = "gradcam"          # a submission with Grad-CAM's ReLU left out loses parts 1.2 and 1.3
-WRONG_GRADCAM = '''
-def gradcam(model, layer, x, c, normalize=True):
-    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
-    kept = {}
-    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
-    try:
-        scores = model(x)
-    finally:
-        handle.remove()
-    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
-    cam = (dA.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1)[0].detach().numpy()
-    return cam / np.abs(cam).max() if normalize else cam
-'''
+WRONG_GRADCAM = MUTANTS["gradcam without the ReLU"][1]
 
 
 def nbgrader(course: Path, *args: str) -> None:
