@@ -66,12 +66,7 @@ small subsets and few epochs, so that it finishes in a minute or two; the course
 to test the notebook.
 """)
 
-code("setup", """
-# Set-up. In Colab this installs the course kit; locally it does nothing.
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "tml-course-kit @ git+https://github.com/trustworthy-ml/tml-course-kit"
-""", tags=["setup"])
+BUILDER.setup()
 
 code("imports", """
 import os

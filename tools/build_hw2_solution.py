@@ -59,12 +59,7 @@ elsewhere it explains a small CNN trained here in about a minute. With `TML_QUIC
 notebook uses less data and fewer samples (the course uses this to test it).
 """)
 
-code("setup", """
-# Set-up. In Colab this installs the course kit; locally it does nothing.
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "tml-course-kit @ git+https://github.com/trustworthy-ml/tml-course-kit"
-""", tags=["setup"])
+BUILDER.setup()
 
 code("imports", """
 import math

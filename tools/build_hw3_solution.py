@@ -55,12 +55,7 @@ Everything runs on a CPU. With `TML_QUICK=1` in the environment the notebook tra
 subsets, so that it finishes in a minute or two; the course uses this to test it.
 """)
 
-code("setup", """
-# Set-up. In Colab this installs the course kit; locally it does nothing.
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "tml-course-kit @ git+https://github.com/trustworthy-ml/tml-course-kit"
-""", tags=["setup"])
+BUILDER.setup()
 
 code("imports", """
 import math

@@ -55,12 +55,7 @@ Everything runs on a CPU in a few minutes. With `TML_QUICK=1` the notebook uses 
 and fewer samples (the course uses this to test it).
 """)
 
-code("setup", """
-# Set-up. In Colab this installs the course kit; locally it does nothing.
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "tml-course-kit @ git+https://github.com/trustworthy-ml/tml-course-kit"
-""", tags=["setup"])
+BUILDER.setup()
 
 code("imports", """
 import os

@@ -62,12 +62,7 @@ Part 1 (which uses a reduced model, data and number of epochs, said where it hap
 instead. `TML_QUICK=1` makes everything tiny (the course uses it for automated tests).
 """)
 
-code("setup", """
-# Set-up. In Colab this installs the course kit; locally it does nothing.
-import sys
-if "google.colab" in sys.modules:
-    %pip install -q "tml-course-kit @ git+https://github.com/trustworthy-ml/tml-course-kit"
-""", tags=["setup"])
+BUILDER.setup()
 
 code("imports", """
 import math

@@ -42,6 +42,11 @@ class NotebookBuilder:
             cell.metadata["tags"] = tags
         self.cells.append(cell)
 
+    def setup(self) -> None:
+        """The first code cell: the course's Colab set-up, written by ``build`` (as ``release``
+        writes it into the student notebook), so both notebooks carry the same one."""
+        self.code("setup", "", tags=["setup"])
+
     def solution(self, grade_id: str, source: str) -> None:
         """A code cell whose function bodies sit between BEGIN/END SOLUTION lines."""
         assert "### BEGIN SOLUTION" in source and "### END SOLUTION" in source, grade_id
