@@ -71,6 +71,22 @@ def load_mnist(data_dir: str | os.PathLike | None = None, download: bool = True)
     return _torchvision_split("MNIST", download)
 
 
+def load_mnist_labels(data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
+    """MNIST's labels alone: the image arrays of the result have no pixels, only their length."""
+    local = _local_file("mnist.npz", data_dir)
+    if local is None:
+        full = load_mnist(data_dir, download)
+        return Split(_no_pixels(full.x_train), full.y_train, _no_pixels(full.x_test),
+                     full.y_test, full.source)
+    with np.load(local) as f:    # reads only the members asked for
+        y_train, y_test = f["y_train"].astype(np.int64), f["y_test"].astype(np.int64)
+    return Split(_no_pixels(y_train), y_train, _no_pixels(y_test), y_test, source=str(local))
+
+
+def _no_pixels(images: np.ndarray) -> np.ndarray:
+    return np.empty((len(images), 0), dtype=np.uint8)
+
+
 def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
     """CIFAR-10 as uint8 (N, 32, 32, 3) images and int64 labels (50,000 train, 10,000 test)."""
     local = _local_file("cifar10-jpeg.npz", data_dir)

@@ -1,22 +1,29 @@
 """Grading speed and memory: our grader against executing the whole notebook (nbgrader's way).
 
     python benchmarks/grading_speed.py [--homework hw1] [--repeats 3] [--quick] [--with-cifar]
-                                       [--grader-only]
+                                       [--grader-only] [--memory-limit MIB]
 
 For each homework it grades the reference solution with our grader (HW1's CIFAR-10 part excluded
 unless --with-cifar) and executes the whole solution notebook with nbclient, which is what
 `nbgrader autograde` does, in the same run. It prints medians of wall time, the peak RSS of the
 grader process and of the sandboxed child, and the ratio. --quick runs the notebook in its quick
 mode (TML_QUICK=1: small subsets), which understates what nbgrader would cost.
+
+--memory-limit runs each grading in a fresh memory cgroup with that limit, as Docker (and so
+Gradescope) does, and adds the cgroup's peak charge: grader and child together, shared library
+pages counted once, page cache included. It needs root and a writable cgroup file system.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -88,10 +95,52 @@ print(json.dumps({"seconds": time.monotonic() - began,
 """
 
 
-def run(script: str, *args: str, env: dict | None = None) -> dict:
+def run(script: str, *args: str, env: dict | None = None, cgroup: "MemoryCgroup | None" = None) -> dict:
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+                          env={**os.environ, **(env or {})},
+                          preexec_fn=cgroup.enter if cgroup else None)
+    if done.returncode != 0:
+        if cgroup is None:
+            done.check_returncode()
+        return {"failed": f"exit {done.returncode}", **cgroup.figures()}
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), **(cgroup.figures() if cgroup else {})}
+
+
+class MemoryCgroup:
+    """A fresh memory cgroup (v2, else v1) holding one run and its descendants."""
+
+    def __init__(self, limit_mib: int):
+        self.v2 = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
+        root = Path("/sys/fs/cgroup") if self.v2 else Path("/sys/fs/cgroup/memory")
+        self.path = root / f"tml-grading-speed-{os.getpid()}"
+        self.path.mkdir()
+        limit = str(limit_mib << 20)
+        (self.path / ("memory.max" if self.v2 else "memory.limit_in_bytes")).write_text(limit)
+        if self.v2:
+            (self.path / "memory.swap.max").write_text("0")
+
+    def enter(self) -> None:        # in the child, before exec
+        (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def figures(self) -> dict:
+        if self.v2:
+            peak = int((self.path / "memory.peak").read_text())
+            events = dict(line.split() for line in (self.path / "memory.events").read_text().splitlines())
+            return {"cgroup_mb": peak / 2**20, "oom_kills": int(events.get("oom_kill", 0))}
+        return {"cgroup_mb": int((self.path / "memory.max_usage_in_bytes").read_text()) / 2**20,
+                "limit_hits": int((self.path / "memory.failcnt").read_text())}
+
+    def remove(self) -> None:
+        # A run killed at the limit can leave its sandboxed child behind for a moment.
+        for _ in range(50):
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            try:
+                return self.path.rmdir()
+            except OSError:
+                time.sleep(0.1)
+        print(f"could not remove {self.path}", file=sys.stderr)
 
 
 # Parts left out by default: training that the figure is not about (HW1 part 3 trains CIFAR-10).
@@ -112,14 +161,30 @@ def main() -> None:
     parser.add_argument("--with-cifar", action="store_true")
     parser.add_argument("--grader-only", action="store_true",
                         help="skip the whole-notebook runs (e.g. in a venv without Jupyter)")
+    parser.add_argument("--memory-limit", type=int, metavar="MIB",
+                        help="grade inside a memory cgroup with this limit (Gradescope: 768)")
     args = parser.parse_args()
     env = {"MPLBACKEND": "Agg", **({"TML_QUICK": "1"} if args.quick else {})}
     for homework_id in args.homework or list(homeworks.HOMEWORKS):
         homework = homeworks.get(homework_id)
         slow = set() if args.with_cifar else SLOW_PARTS.get(homework.id, set())
         parts = [p for p in parts_of(homework) if p not in slow]
-        grades = [run(MEASURE_GRADE, homework.id, str(homework.solution), json.dumps(parts))
-                  for _ in range(args.repeats)]
+        grades = []
+        for _ in range(args.repeats):
+            cgroup = MemoryCgroup(args.memory_limit) if args.memory_limit else None
+            try:
+                grades.append(run(MEASURE_GRADE, homework.id, str(homework.solution),
+                                  json.dumps(parts), cgroup=cgroup))
+            finally:
+                if cgroup:
+                    cgroup.remove()
+        if args.memory_limit:
+            print(f"{homework.id}: in a {args.memory_limit} MiB memory cgroup, peak charge "
+                  f"{statistics.median(g['cgroup_mb'] for g in grades):.0f} MiB (median); runs: "
+                  + ", ".join(g.get("failed") or f"{g['score']:g}/{g['max']:g}" for g in grades))
+        grades = [g for g in grades if "failed" not in g]
+        if not grades:
+            continue
         ours = statistics.median(g["seconds"] for g in grades)
         print(f"{homework.id}: graded parts {parts or 'all'} ({grades[0]['score']:g}/{grades[0]['max']:g})")
         print(f"  our grader       median {ours:7.1f} s   peak RSS grader "

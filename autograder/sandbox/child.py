@@ -166,27 +166,33 @@ class Child:
     def serve(self) -> None:
         while True:
             header, buffers = wire.recv(self.sock)
-            op = header.get("op")
+            if header.get("op") == "exit":
+                return
             sys.stdout = sys.stderr = self.output
+            reply = None
             try:
-                if op == "load":
-                    self.send(self.load(header["cells"], header.get("skip", [])))
-                elif op == "call":
-                    build = wire.builder()
-                    try:
-                        args = wire.decode(header["args"], buffers, self.call_back, build)
-                        kwargs = wire.decode(header["kwargs"], buffers, self.call_back, build)
-                    except Exception as error:
-                        self.send({"op": "raised", "type": "GraderError",
-                                   "message": f"building the arguments failed: {error!r}",
-                                   "traceback": "", "output": ""})
-                        continue
-                    reply, out = self.call(header["name"], args, kwargs)
-                    self.send(reply, out)
-                elif op == "exit":
-                    return
+                reply = self.answer(header, buffers)
+                if reply is not None:
+                    self.send(*reply)
             finally:
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+                # A large argument or result must not live on while the next message arrives.
+                del header, buffers, reply
+
+    def answer(self, header: dict, buffers: list) -> tuple[dict, list] | None:
+        if header.get("op") == "load":
+            return self.load(header["cells"], header.get("skip", [])), []
+        if header.get("op") != "call":
+            return None
+        build = wire.builder()
+        try:
+            args = wire.decode(header["args"], buffers, self.call_back, build)
+            kwargs = wire.decode(header["kwargs"], buffers, self.call_back, build)
+        except Exception as error:
+            return {"op": "raised", "type": "GraderError",
+                    "message": f"building the arguments failed: {error!r}",
+                    "traceback": "", "output": ""}, []
+        return self.call(header["name"], args, kwargs)
 
 
 def _safe_str(error: BaseException) -> str:
