@@ -193,7 +193,7 @@ def demographic_parity_difference(y_true, y_pred, group):
     return float(rates.min() / rates.max())
 ''', ["4"], {"fairness metrics: demographic parity, equal opportunity, equalized odds on hand tables",
             "fairness metrics: ValueError when a group has no positives (TPR) or negatives (FPR)",
-            "fairness metrics: match fairlearn on hidden random tables with 2 to 4 groups"}),
+            "fairness metrics: match the reference on hidden random tables with 2 to 4 groups"}),
     "equal opportunity counting a group without positives as TPR 0": (
         "equal_opportunity_difference", '''
 def equal_opportunity_difference(y_true, y_pred, group):

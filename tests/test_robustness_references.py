@@ -121,6 +121,19 @@ def test_reference_mia_matches_brute_force():
     assert advantage == pytest.approx(max(best, 0.0), abs=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_reference_mia_matches_sklearn(seed):
+    from sklearn.metrics import roc_auc_score, roc_curve
+    rng = np.random.default_rng(seed)
+    members = rng.exponential(1.0, rng.integers(5, 80)).round(rng.integers(1, 4))
+    nonmembers = rng.exponential(1.5, rng.integers(5, 80)).round(rng.integers(1, 4))
+    labels = np.r_[np.ones(len(members)), np.zeros(len(nonmembers))]
+    scores = -np.r_[members, nonmembers]
+    fpr, tpr, _ = roc_curve(labels, scores)
+    assert R.reference_mia(members, nonmembers) == pytest.approx(
+        (roc_auc_score(labels, scores), np.max(tpr - fpr)), abs=1e-12)
+
+
 def test_trusted_models_have_the_properties_the_checks_rely_on():
     x, y = R.images(SOURCE)[2:]
     standard = R.standard_mlp(SOURCE)

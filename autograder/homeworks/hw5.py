@@ -626,7 +626,7 @@ def _check_mia(hw, source, kind, members, nonmembers, what):
                 "the ROC AUC of members (positives) against non-members (e.g. "
                 "sklearn.metrics.roc_auc_score).")
         raise CheckFailed(f"{what}: AUC {auc:.4f}, but the grader's loss-threshold attack gets "
-                          f"{expected[0]:.4f} (sklearn roc_auc_score on −loss). {hint}")
+                          f"{expected[0]:.4f} (the AUC of −loss). {hint}")
     if abs(advantage - expected[1]) > 2e-3:
         raise CheckFailed(f"{what}: advantage {advantage:.4f}, expected {expected[1]:.4f}: the "
                           "largest TPR − FPR over all thresholds of the score −loss (e.g. from "
@@ -798,10 +798,10 @@ def test_fairness_metrics_edge_cases(hw):
 
 
 @check("4", points=2, hidden=True)
-def test_fairness_metrics_match_fairlearn(hw):
-    """fairness metrics: match fairlearn on hidden random tables with 2 to 4 groups"""
-    from fairlearn.metrics import (demographic_parity_difference, equalized_odds_difference,
-                                   true_positive_rate, MetricFrame)
+def test_fairness_metrics_on_hidden_tables(hw):
+    """fairness metrics: match the reference on hidden random tables with 2 to 4 groups"""
+    # The reference, not fairlearn itself: fairlearn brings pandas and sklearn, about 50 MB, into
+    # the grader. tests/test_robustness_references.py holds the reference to fairlearn.
     rng = hidden_rng()
     for _ in range(4):
         n, groups = int(rng.integers(40, 200)), int(rng.integers(2, 5))
@@ -809,14 +809,8 @@ def test_fairness_metrics_match_fairlearn(hw):
         y_true = np.r_[np.tile([1, 1, 0, 0], groups), rng.integers(0, 2, n)]
         y_pred = (rng.random(len(y_true)) < 0.3 + 0.4 * y_true * rng.random()).astype(int)
         table = dict(y_true=y_true, y_pred=y_pred, group=group)
-        tpr = MetricFrame(metrics=true_positive_rate, y_true=y_true, y_pred=y_pred,
-                          sensitive_features=group).difference()
-        expected = {"demographic_parity_difference": demographic_parity_difference(
-                        y_true, y_pred, sensitive_features=group),
-                    "equal_opportunity_difference": tpr,
-                    "equalized_odds_difference": equalized_odds_difference(
-                        y_true, y_pred, sensitive_features=group)}
+        expected = R.reference_fairness(y_true, y_pred, group)
         for name in METRICS:
             _check_metric(hw, name, table, float(expected[name]),
                           f"{name} on a hidden table of {len(y_true)} rows and {groups} groups "
-                          f"(fairlearn gives {float(expected[name]):.6g})")
+                          f"(expected {float(expected[name]):.6g})")
