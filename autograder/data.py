@@ -16,6 +16,7 @@ import numpy as np
 
 DATA_ENV = "TML_DATA_DIR"
 CACHE_ENV = "TML_CACHE_DIR"
+CIFAR10_SIZES = (50_000, 10_000)     # train, test
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 
@@ -95,6 +96,32 @@ def load_cifar10(data_dir: str | os.PathLike | None = None, download: bool = Tru
     return _torchvision_split("CIFAR10", download)
 
 
+def load_cifar10_subset(train: np.ndarray, test: np.ndarray,
+                        data_dir: str | os.PathLike | None = None, download: bool = True) -> Split:
+    """The CIFAR-10 images at the indices ``train`` and ``test``. From the local copy only these
+    are decoded, so a small subset costs a few MB rather than the 184 MB of all 60,000."""
+    local = _local_file("cifar10-jpeg.npz", data_dir)
+    if local is None:
+        full = load_cifar10(data_dir, download)
+        return Split(full.x_train[train], full.y_train[train], full.x_test[test],
+                     full.y_test[test], source=full.source)
+    with np.load(local) as f:
+        return Split(_decode_jpegs(f["train_jpeg"], f["train_offsets"], train),
+                     f["y_train"][train].astype(np.int64),
+                     _decode_jpegs(f["test_jpeg"], f["test_offsets"], test),
+                     f["y_test"][test].astype(np.int64), source=str(local))
+
+
+def _decode_jpegs(blob: np.ndarray, offsets: np.ndarray, indices=None) -> np.ndarray:
+    from PIL import Image
+    indices = np.arange(len(offsets) - 1) if indices is None else np.asarray(indices)
+    images = np.empty((len(indices), 32, 32, 3), dtype=np.uint8)
+    for row, i in enumerate(indices):
+        raw = blob[offsets[i]:offsets[i + 1]].tobytes()
+        images[row] = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
+    return images
+
+
 def _decoded_cifar_jpeg(path: Path) -> Split:
     # Decoding 60,000 JPEGs takes ~15 s, so the arrays are cached beside the other downloads.
     stat = path.stat()
@@ -102,19 +129,10 @@ def _decoded_cifar_jpeg(path: Path) -> Split:
     if cached.is_file():
         with np.load(cached) as f:
             return Split(f["x_train"], f["y_train"], f["x_test"], f["y_test"], source=str(path))
-    from PIL import Image
-
-    def decode(blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-        images = np.empty((len(offsets) - 1, 32, 32, 3), dtype=np.uint8)
-        for i in range(len(images)):
-            raw = blob[offsets[i]:offsets[i + 1]].tobytes()
-            images[i] = np.asarray(Image.open(io.BytesIO(raw)).convert("RGB"))
-        return images
-
     with np.load(path) as f:
-        split = dict(x_train=decode(f["train_jpeg"], f["train_offsets"]),
+        split = dict(x_train=_decode_jpegs(f["train_jpeg"], f["train_offsets"]),
                      y_train=f["y_train"].astype(np.int64),
-                     x_test=decode(f["test_jpeg"], f["test_offsets"]),
+                     x_test=_decode_jpegs(f["test_jpeg"], f["test_offsets"]),
                      y_test=f["y_test"].astype(np.int64))
     tmp = cached.with_suffix(".tmp.npz")
     np.savez(tmp, **split)

@@ -52,15 +52,21 @@ class CheckInfo:
     points: float
     visibility: str
     timeout: float
+    fresh_process: bool = False
 
 
 def check(number: str, points: float, *, hidden: bool = False, visibility: str | None = None,
-          timeout: float = 30.0):
-    """Declare a test's section number, points, visibility and time limit (seconds)."""
+          timeout: float = 30.0, fresh_process: bool = False):
+    """Declare a test's section number, points, visibility and time limit (seconds).
+
+    ``fresh_process`` restarts the student's process before the check (outside its time limit),
+    so that a heavy check, such as training on CIFAR-10, does not inherit the memory that earlier
+    checks left behind there: Gradescope's container holds 768 MB in all."""
     chosen = visibility or (HIDDEN if hidden else "visible")
     if chosen not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, not {chosen!r}")
-    return pytest.mark.check(CheckInfo(number, float(points), chosen, float(timeout)))
+    return pytest.mark.check(CheckInfo(number, float(points), chosen, float(timeout),
+                                      fresh_process))
 
 
 def hidden_rng() -> np.random.Generator:

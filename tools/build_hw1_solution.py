@@ -909,7 +909,7 @@ def train_cifar_model(x_train, y_train, x_test, time_budget_s=60.0, device=None,
         def autocast():
             return torch.autocast(device.type, dtype=torch.float16, enabled=on_gpu)
 
-        def predict(images, batch=1000):
+        def predict(images, batch=1000 if on_gpu else 200):    # small on CPU: less memory
             model.eval()
             predictions = []
             with torch.no_grad(), autocast():

@@ -83,14 +83,14 @@ def select_classes(flat: Flat, train_classes: tuple = (), test_groups: tuple = (
 @lru_cache(maxsize=None)
 def small_cifar(n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """A 32x32x3 uint8 image set: a CIFAR-10 subset if a copy is at hand, else synthetic."""
+    rng = np.random.default_rng(0)
+    train = rng.choice(data.CIFAR10_SIZES[0], n_train, replace=False)
+    test = rng.choice(data.CIFAR10_SIZES[1], n_test, replace=False)
     try:
-        split = data.load_cifar10(download=False)
+        split = data.load_cifar10_subset(train, test, download=False)
     except data.DataUnavailable:
         return (*_synthetic_images(n_train, n_test), "synthetic 32x32x3 shapes (CIFAR-10 not available)")
-    rng = np.random.default_rng(0)
-    train = rng.choice(len(split.x_train), n_train, replace=False)
-    test = rng.choice(len(split.x_test), n_test, replace=False)
-    return (split.x_train[train], split.y_train[train], split.x_test[test], split.y_test[test],
+    return (split.x_train, split.y_train, split.x_test, split.y_test,
             f"a CIFAR-10 subset ({n_train} train, {n_test} test images)")
 
 

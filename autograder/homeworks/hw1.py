@@ -363,7 +363,7 @@ def cuda_available() -> bool:
         return False
 
 
-@check("3", points=4, timeout=GPU_BUDGET_S + 120)
+@check("3", points=4, timeout=GPU_BUDGET_S + 120, fresh_process=True)
 def test_cifar_accuracy_within_budget(hw):
     """train_cifar_model: test accuracy within the time budget"""
     if cuda_available():

@@ -219,6 +219,14 @@ class Sandbox:
         self.load_problems = self._load_skip_problems + [str(p) for p in header.get("problems", [])]
         self.isolation = [str(item) for item in header.get("isolation", [])] + self.isolation
 
+    def restart(self) -> None:
+        """A new child with the same definitions. If it cannot start, the next call says why."""
+        self.stop()
+        try:
+            self.start()
+        except SubmissionError:
+            self.stop()
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             try:
