@@ -15,6 +15,9 @@ REPO = Path(__file__).resolve().parents[1]
 needs_mnist = pytest.mark.skipif(
     not data.mnist_available(), reason=f"no offline MNIST copy: set ${data.DATA_ENV} to a folder "
                                        "holding mnist.npz (CI uses ../shared/data)")
+needs_cifar = pytest.mark.skipif(
+    not data.cifar10_available(), reason=f"no offline CIFAR-10 copy: set ${data.DATA_ENV} to a "
+                                         "folder holding cifar10-jpeg.npz (CI uses ../shared/data)")
 
 
 def write_notebook(path: Path, *sources: str) -> Path:

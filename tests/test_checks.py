@@ -7,6 +7,7 @@ from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
 from autograder.checks.attribution import completeness_error
 from autograder.checks.numeric import as_array, numerical_gradient, rel_error
 from autograder.spec import CheckFailed
+from conftest import needs_cifar
 
 
 def test_numerical_gradient_of_a_quadratic():
@@ -67,3 +68,62 @@ def test_completeness_error_and_sizes():
     assert completeness_error(w, x, base, w @ x, 0.0) == 0.0
     assert completeness_error(w * x, x, base, w @ x, 0.0) > 0.1
     assert lp_sizes(np.array([0.0, 3.0, -4.0])) == {"L0": 2.0, "L1": 7.0, "L2": 5.0, "Linf": 4.0}
+
+
+def test_digit_labels_and_student_images_agree_with_digits():
+    from autograder.checks import datasets
+    full = datasets.digits(600, 300, np.float32)
+    labels = datasets.digit_labels(600, 300)
+    np.testing.assert_array_equal(labels.y_train, full.y_train)
+    np.testing.assert_array_equal(labels.y_test, full.y_test)
+    assert labels.x_train.shape == (len(full.y_train), 0) and labels.name == full.name
+    picked = datasets.digits_for_student(600, 300, "float32", (1, 6), ((1, 6), (3,)))
+    expected = datasets.select_classes(full, (1, 6), ((1, 6), (3,)))
+    np.testing.assert_array_equal(picked.x_train, expected.x_train)
+    np.testing.assert_array_equal(picked.x_test, expected.x_test)
+    assert set(picked.y_train) == {1, 6} and picked.x_train.dtype == np.float32
+    groups = picked.y_test
+    n_in = np.isin(groups, (1, 6)).sum()
+    assert set(groups[:n_in]) <= {1, 6} and set(groups[n_in:]) == {3}
+
+
+
+@needs_cifar
+def test_cifar_subset_decodes_the_same_images_as_the_full_load():
+    from autograder import data
+    train, test = np.array([0, 49_999, 17, 17]), np.array([9_999, 3])
+    subset, full = data.load_cifar10_subset(train, test), data.load_cifar10(download=False)
+    for got, expected in zip((subset.x_train, subset.y_train, subset.x_test, subset.y_test),
+                             (full.x_train[train], full.y_train[train], full.x_test[test],
+                              full.y_test[test])):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
+    from autograder.plugin import GradingPlugin
+    from autograder.spec import check
+
+    events = []
+
+    class Box:
+        class limits:
+            call_timeout_s = None
+
+        def restart(self):
+            events.append(("restart", self.deadline))
+
+        deadline = None
+
+    class Item:
+        pass
+
+    for fresh in (True, False):
+        events.clear()
+        item = Item()
+
+        def test_something(hw):
+            pass
+        item.function = check("3", 1, fresh_process=fresh)(test_something)
+        hook = GradingPlugin(Box()).pytest_runtest_call(item)
+        next(hook)
+        assert events == ([("restart", None)] if fresh else [])

@@ -34,6 +34,19 @@ def uses_global():
 
 def exits():
     raise SystemExit(1)
+
+calls = []
+
+def count():
+    calls.append(1)
+    return len(calls), os.getpid()
+
+def nbytes(x):
+    return x.nbytes
+
+def peak_rss_mb():
+    with open("/proc/self/status") as f:
+        return [int(l.split()[1]) / 1024 for l in f if l.startswith("VmHWM")][0]
 '''
 
 
@@ -99,6 +112,23 @@ def test_missing_function_names_itself(sandbox):
 def test_top_level_work_never_ran(sandbox):
     # `spin()` sits at top level in the notebook: had it run, loading would have hung.
     assert "spin" in sandbox.defined and sandbox.load_problems == []
+
+
+def test_restart_gives_a_fresh_process_with_the_same_definitions(sandbox):
+    call(sandbox, "count")
+    before, starts = call(sandbox, "count")[0], sandbox.starts
+    sandbox.restart()
+    assert before >= 2 and call(sandbox, "count")[0] == 1
+    assert sandbox.starts == starts + 1 and "double" in sandbox.defined
+
+
+def test_a_call_frees_its_arguments_before_the_next_arrives(sandbox):
+    # Two 96 MB arguments in a row: the second must not arrive while the first is still held.
+    sandbox.restart()
+    start = call(sandbox, "peak_rss_mb")
+    for _ in range(2):
+        assert call(sandbox, "nbytes", np.ones(12_000_000)) == 96_000_000
+    assert call(sandbox, "peak_rss_mb") - start < 150
 
 
 def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
