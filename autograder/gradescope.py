@@ -41,7 +41,8 @@ ROOT="${AUTOGRADER_ROOT:-/autograder}"
 cd "$ROOT/source"
 python3 -m pip install --no-cache-dir -r requirements.txt
 export TML_CACHE_DIR="$ROOT/source/cache"
-python3 -c "from autograder.data import load_mnist, load_cifar10; load_mnist(); load_cifar10()"
+# Local copies in the formats grading reads cheaply (run_autograder sets TML_DATA_DIR to them).
+python3 -c "from autograder.data import save_local_copies; save_local_copies('$ROOT/source/data')"
 """
 
 RUN_AUTOGRADER = """\
@@ -50,6 +51,7 @@ RUN_AUTOGRADER = """\
 set -uo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 export TML_CACHE_DIR="${{TML_CACHE_DIR:-$ROOT/source/cache}}"
+export TML_DATA_DIR="${{TML_DATA_DIR:-$ROOT/source/data}}"
 cd "$ROOT/source"
 submission="$ROOT/submission/{notebook}"
 if [ ! -f "$submission" ]; then

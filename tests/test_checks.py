@@ -7,7 +7,7 @@ from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
 from autograder.checks.attribution import completeness_error
 from autograder.checks.numeric import as_array, numerical_gradient, rel_error
 from autograder.spec import CheckFailed
-from conftest import needs_cifar
+from conftest import needs_cifar, needs_mnist
 
 
 def test_numerical_gradient_of_a_quadratic():
@@ -127,3 +127,23 @@ def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
         hook = GradingPlugin(Box()).pytest_runtest_call(item)
         next(hook)
         assert events == ([("restart", None)] if fresh else [])
+
+
+@needs_cifar
+@needs_mnist
+def test_local_copies_for_gradescope_read_back_the_same_data(tmp_path, monkeypatch):
+    from autograder import data
+    folder = data.save_local_copies(tmp_path / "data")
+    mnist, cifar = data.load_mnist(download=False), data.load_cifar10(download=False)
+    monkeypatch.setenv(data.DATA_ENV, str(folder))
+    assert data.cifar10_available() and data.mnist_available()
+    copy = data.load_cifar10(download=False)
+    assert copy.source.endswith(data.RAW_CIFAR)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(copy, name), getattr(cifar, name))
+        np.testing.assert_array_equal(getattr(data.load_mnist(download=False), name),
+                                      getattr(mnist, name))
+    train, test = np.array([5, 0, 49_999]), np.array([7, 7])
+    subset = data.load_cifar10_subset(train, test, download=False)
+    np.testing.assert_array_equal(subset.x_train, cifar.x_train[train])
+    np.testing.assert_array_equal(subset.y_test, cifar.y_test[test])
