@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import os
 from pathlib import Path
 
@@ -18,6 +19,20 @@ needs_mnist = pytest.mark.skipif(
 needs_cifar = pytest.mark.skipif(
     not data.cifar10_available(), reason=f"no offline CIFAR-10 copy: set ${data.DATA_ENV} to a "
                                          "folder holding cifar10-jpeg.npz (CI uses ../shared/data)")
+
+
+@functools.lru_cache(maxsize=None)
+def graded_solution(homework_id: str):
+    """The reference solution of a homework, graded once per test session."""
+    from autograder import homeworks
+    from autograder.grade import grade
+    return grade(homework_id, homeworks.get(homework_id).solution)
+
+
+@pytest.fixture(scope="module")
+def solution_result(request):
+    """The graded solution of the module's homework: test_hw3.py gets hw3's."""
+    return graded_solution(Path(request.module.__file__).stem.removeprefix("test_"))
 
 
 def write_notebook(path: Path, *sources: str) -> Path:

@@ -1,6 +1,7 @@
-"""What every homework must satisfy, whatever its topic: its notebooks are generated and in sync,
-the student version hides the solutions, installs what it needs in Colab, and scores zero with a
-message per test. Each homework's own file (test_hwN.py) grades its solution and its mutants."""
+"""What every homework must satisfy, whatever its topic: its solution scores full marks, its
+notebooks are generated and in sync, the student version hides the solutions, installs what it
+needs in Colab, and scores zero with a message per test. Each homework's own file (test_hwN.py)
+checks its solution's figures and its mutants."""
 from __future__ import annotations
 
 import json
@@ -10,13 +11,24 @@ import sys
 import jsonschema
 import nbformat
 import pytest
-from conftest import REPO
+from conftest import REPO, graded_solution
 
 from autograder import course, homeworks, release
 from autograder.grade import grade
 
 SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
 ALL = pytest.mark.parametrize("homework", list(homeworks.HOMEWORKS.values()), ids=lambda h: h.id)
+
+
+@ALL
+def test_solution_scores_full_marks(homework):
+    result = graded_solution(homework.id)
+    failed = [(t.number, t.name, t.output) for t in result.tests if t.status != "passed"]
+    assert failed == []
+    assert result.score == result.max_score > 0
+    assert result.internal_errors == []
+    assert result.notes == []          # every cell's definitions loaded cleanly
+    jsonschema.validate(result.to_gradescope(), SCHEMA)
 
 
 @ALL

@@ -1,32 +1,14 @@
-"""HW1 end to end: the solution scores full marks and plausible mistakes
-lose exactly the points of the checks they should fail."""
+"""HW1 end to end: plausible mistakes lose exactly the points of the checks they should fail."""
 from __future__ import annotations
 
-import json
-
-import jsonschema
 import pytest
-from conftest import REPO, assert_loses_exactly, run_quick, needs_mnist, replace_function
+from conftest import assert_loses_exactly, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks
 from autograder.grade import grade
 
 HW1 = homeworks.get("hw1")
-SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
 NOT_CIFAR = ["1", "2"]   # the mutants below cannot affect part 3, which trains for 30 s on CPU
-
-
-@pytest.fixture(scope="module")
-def solution_result():
-    return grade("hw1", HW1.solution)
-
-
-def test_solution_scores_full_marks(solution_result):
-    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
-    assert failed == []
-    assert solution_result.score == solution_result.max_score > 0
-    assert solution_result.internal_errors == []
-    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
 
 
 def test_solution_has_public_and_hidden_checks_in_every_part(solution_result):

@@ -1,35 +1,17 @@
-"""HW2 end to end: the solution scores full marks, plausible mistakes lose exactly the points of
-the checks they should fail, the references agree with what they stand for, and the notebook runs
-in quick mode (what every homework must satisfy is in test_homeworks.py)."""
+"""HW2 end to end: plausible mistakes lose exactly the points of the checks they should fail,
+the references agree with what they stand for, and the notebook runs in quick mode (what every
+homework must satisfy is in test_homeworks.py)."""
 from __future__ import annotations
 
-import json
-
-import jsonschema
 import numpy as np
 import pytest
-from conftest import REPO, assert_loses_exactly, replace_function, run_quick
+from conftest import assert_loses_exactly, replace_function, run_quick
 
 from autograder import homeworks
 from autograder.checks import explanations as ref
 from autograder.grade import grade
 
 HW2 = homeworks.get("hw2")
-SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
-
-
-@pytest.fixture(scope="module")
-def solution_result():
-    return grade("hw2", HW2.solution)
-
-
-def test_solution_scores_full_marks(solution_result):
-    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
-    assert failed == []
-    assert solution_result.score == solution_result.max_score > 0
-    assert solution_result.internal_errors == []
-    assert solution_result.notes == []          # every cell's definitions loaded cleanly
-    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
 
 
 def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_result):

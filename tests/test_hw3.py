@@ -1,34 +1,17 @@
-"""HW3 end to end: the solution scores full marks and plausible mistakes
-lose exactly the points of the checks they should fail; plus the syntax-tree check on its own."""
+"""HW3 end to end: plausible mistakes lose exactly the points of the checks they should fail;
+plus the syntax-tree check on its own."""
 from __future__ import annotations
 
-import json
-
-import jsonschema
 import nbformat
 import pytest
-from conftest import REPO, assert_loses_exactly, run_quick, needs_mnist, replace_function
+from conftest import assert_loses_exactly, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks
 from autograder.checks.syntax import forbidden_uses, unimplemented
 from autograder.grade import grade
 
 HW3 = homeworks.get("hw3")
-SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
 GRADING_BUDGET_S = 30.0
-
-
-@pytest.fixture(scope="module")
-def solution_result():
-    return grade("hw3", HW3.solution)
-
-
-def test_solution_scores_full_marks(solution_result):
-    failed = [(t.number, t.name, t.output) for t in solution_result.tests if t.status != "passed"]
-    assert failed == []
-    assert solution_result.score == solution_result.max_score > 0
-    assert solution_result.internal_errors == []
-    jsonschema.validate(solution_result.to_gradescope(), SCHEMA)
 
 
 def test_grading_stays_within_budget(solution_result):

@@ -446,14 +446,18 @@ DUAL = "Dual (with dual_sin, dual_log, dual_exp) or forward_mode_derivative"
 def _check_expression(hw, expr, x, wrt, what: str, tol: float = 1e-10, hint: str = ""):
     value, derivative = as_pair(given(hw, "evaluate_expression", DUAL, expr, x, wrt),
                                 "evaluate_expression(expr, x, wrt)")
-    value, derivative = as_float(value, f"the value of {what}"), as_float(derivative,
-                                                                          f"the derivative of {what}")
+    value = as_float(value, f"the value of {what}")
+    derivative = as_float(derivative, f"the derivative of {what}")
     want_value, want_derivative = torch_expression(expr, x, wrt)
     if rel_error(value, want_value) > tol:
         raise CheckFailed(f"{what}: value {value:.12g}, expected {want_value:.12g}. {hint}")
     if rel_error(derivative, want_derivative) > tol:
         raise CheckFailed(f"{what}: derivative w.r.t. x{wrt + 1} is {derivative:.12g}, expected "
-                          f"{want_derivative:.12g}. {hint or 'Check the tangent rules: (uv)` = u`v + uv`, sin(u)` = cos(u) u`, log(u)` = u`/u, exp(u)` = exp(u) u`.'}")
+                          f"{want_derivative:.12g}. {hint or TANGENT_RULES}")
+
+
+TANGENT_RULES = ("Check the tangent rules: (uv)` = u`v + uv`, sin(u)` = cos(u) u`, "
+                 "log(u)` = u`/u, exp(u)` = exp(u) u`.")
 
 
 @check("2.2", points=2)
