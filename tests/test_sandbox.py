@@ -115,8 +115,13 @@ def test_top_level_work_never_ran(sandbox):
 
 
 def test_restart_gives_a_fresh_process_with_the_same_definitions(sandbox):
+    from autograder.sandbox.parent import _running_in_group
     call(sandbox, "count")
     before, starts = call(sandbox, "count")[0], sandbox.starts
+    group = sandbox._process.pid
+    assert _running_in_group(group)
+    sandbox.stop()      # returns only once the old child has exited: two must not overlap
+    assert not _running_in_group(group)
     sandbox.restart()
     assert before >= 2 and call(sandbox, "count")[0] == 1
     assert sandbox.starts == starts + 1 and "double" in sandbox.defined

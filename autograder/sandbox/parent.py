@@ -33,6 +33,31 @@ _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", 
 MAX_REPLY_BYTES = 128 << 20
 
 
+def _wait_until_gone(group: int, seconds: float = 2.0) -> None:
+    """Wait for every process of a killed child's group to exit (the one under `unshare` is not
+    ours to wait for): only then is its memory free, and a restart must not hold two at once.
+    Zombies count as gone: their memory is already free, and reaping them is not ours to do."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and _running_in_group(group):
+        time.sleep(0.01)
+
+
+def _running_in_group(group: int) -> bool:
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and int(fields[2]) == group and fields[0] not in "ZX":
+            return True
+    return False
+
+
 class SubmissionError(Exception):
     """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
 
@@ -234,6 +259,7 @@ class Sandbox:
             except (ProcessLookupError, PermissionError):
                 self._process.kill()
             self._process.wait()
+            _wait_until_gone(self._process.pid)
         if self._sock is not None:
             self._sock.close()
         self._process = self._sock = None
