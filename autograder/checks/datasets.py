@@ -34,6 +34,7 @@ def _digits(n_train: int, n_test: int, dtype, labels_only: bool = False,
         from sklearn.datasets import load_digits
         bunch = load_digits()
         x, y = (bunch.data / 16.0).astype(dtype), bunch.target.astype(np.int64)
+        x = x[:, :0] if labels_only else x
         order = np.random.default_rng(0).permutation(len(x))
         x, y = x[order], y[order]
         cut = int(0.7 * len(x))
