@@ -53,9 +53,9 @@ class GradingPlugin:
     def pytest_runtest_call(self, item):
         info = check_info(item.function)
         take_notes()
-        if self.sandbox is not None and info is not None and info.fresh_process:
-            self.sandbox.restart()
         if self.sandbox is not None and info is not None:
+            if info.fresh_process:
+                self.sandbox.restart()
             cap = self.sandbox.limits.call_timeout_s
             self.sandbox.deadline = time.monotonic() + min(info.timeout, cap or info.timeout)
         try:
