@@ -17,11 +17,11 @@ import numpy as np
 # ---------------------------------------------------------------------------------------------
 
 def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
-                       scale: float = 3.0, double: bool = True):
+                       scale: float = 3.0, double: bool = True, bias_shift: float = 0.0):
     """logits = W · flatten(x) + b: a model whose outputs under any masking are known in closed
     form (see ``linear_image_weights``). W has shape (classes, channels·size²)."""
     import torch
-    W, b = linear_image_weights(seed, channels, size, classes, scale)
+    W, b = linear_image_weights(seed, channels, size, classes, scale, bias_shift)
     layer = torch.nn.Linear(W.shape[1], classes).double()   # float64 first: W exactly
     with torch.no_grad():
         layer.weight.copy_(torch.as_tensor(W))
@@ -32,11 +32,14 @@ def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int
 
 
 def linear_image_weights(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
-                         scale: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """The W (classes, D) and b (classes,) of ``linear_image_model``, drawn with numpy."""
+                         scale: float = 3.0, bias_shift: float = 0.0) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """The W (classes, D) and b (classes,) of ``linear_image_model``, drawn with numpy; every
+    bias is raised by ``bias_shift`` (Average Drop needs positive top logits)."""
     rng = np.random.default_rng(seed)
     D = channels * size * size
-    return rng.normal(scale=scale / np.sqrt(D), size=(classes, D)), rng.normal(size=classes)
+    return (rng.normal(scale=scale / np.sqrt(D), size=(classes, D)),
+            rng.normal(size=classes) + bias_shift)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +161,8 @@ def reference_layer_influence(model, path: str, x, qoi, doi: str,
 
 
 # ---------------------------------------------------------------------------------------------
-# Attribution metrics: Average Drop % and Necessity Ordering, in numpy from logits
+# Attribution metrics: Average Drop % and Necessity Ordering, as the original homework defines
+# them (pre-softmax scores f_c, hard masks), in numpy from logits
 # ---------------------------------------------------------------------------------------------
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -167,45 +171,77 @@ def softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def explanation_mask(pixel_attr: np.ndarray) -> np.ndarray:
-    """max(a, 0) / max(a): the attribution's positive part scaled to [0, 1] (0 if none)."""
-    a = np.asarray(pixel_attr, dtype=np.float64)
-    top = a.max()
-    return np.maximum(a, 0) / top if top > 0 else np.zeros_like(a)
+def positive_mask(pixel_attr: np.ndarray) -> np.ndarray:
+    """M_A: 1 where the pixel attribution is strictly positive, 0 elsewhere: (H, W) or (N, H, W)."""
+    return (np.asarray(pixel_attr, dtype=np.float64) > 0).astype(np.float64)
+
+
+def removal_order(pixel_attr: np.ndarray) -> np.ndarray:
+    """π_A: the flat pixel indices by decreasing attribution, ties by lower index first: (H·W,)."""
+    return np.argsort(-np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
 
 
 def reference_average_drop(predict, X, pixel_attrs) -> float:
-    """100 · mean_i max(0, Y_i - O_i) / Y_i with Y_i = p_c(x_i), O_i = p_c(x_i ⊙ M_i),
-    c the class predicted for x_i and M_i the explanation mask. ``predict`` maps a batch
-    (N, C, H, W) to logits (N, classes)."""
+    """AD = 100 · mean_i max(f_c(x_i) - f_c(M_A(x_i)), 0) / f_c(x_i), with f_c the pre-softmax
+    score of c_i = argmax f(x_i) and M_A zeroing (in every channel) the pixels whose attribution
+    is not positive. ``predict`` maps a batch X (N, C, H, W) to logits (N, classes); the pixel
+    attributions are (N, H, W). Meaningful only where every f_c(x_i) > 0 (else ValueError)."""
     X = np.asarray(X, dtype=np.float64)
-    masks = np.stack([explanation_mask(a) for a in pixel_attrs])[:, None]
-    full, masked = softmax(predict(X)), softmax(predict(X * masks))
-    c = full.argmax(axis=1)
-    Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
-    return float(100 * np.mean(np.maximum(0, Y - O) / Y))
+    full, masked = predict(X), predict(X * positive_mask(pixel_attrs)[:, None])
+    rows, c = np.arange(len(X)), full.argmax(axis=1)
+    score, kept = full[rows, c], masked[rows, c]
+    if (score <= 0).any():
+        raise ValueError("Average Drop divides by f_c(x); it needs every top logit > 0")
+    return float(100 * np.mean(np.maximum(score - kept, 0) / score))
 
 
-def deletion_curve(predict, x, pixel_attr, steps: int = 20) -> np.ndarray:
-    """p_c after zeroing the (k·P) // steps most attributed pixels (all channels), k = 0..steps;
-    c the class predicted for x, pixels ranked by decreasing attribution (ties: lower flat index
-    first)."""
+def removal_images(x: np.ndarray, pixel_attr: np.ndarray) -> np.ndarray:
+    """R(i, π_A) for i = 0..N: x (C, H, W) with its i most attributed pixels set to 0 in every
+    channel: (N + 1, C, H, W), N = H·W. Row i is built from row i - 1 (one pixel more)."""
     x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
-    order = np.argsort(-np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
-    P = order.size
-    images = []
-    for k in range(steps + 1):
-        keep = np.ones(P)
-        keep[order[: (k * P) // steps]] = 0
-        images.append(x * keep.reshape(x.shape[1:]))
-    probabilities = softmax(predict(np.stack(images)))
-    return probabilities[:, probabilities[0].argmax()]
+    channels, pixels = x.shape[0], x[0].size
+    images = np.repeat(x.reshape(1, channels, pixels), pixels + 1, axis=0)
+    for i, p in enumerate(removal_order(pixel_attr), start=1):
+        images[i:, :, p] = 0.0
+    return images.reshape(pixels + 1, *x.shape)
 
 
-def reference_necessity_ordering(predict, x, pixel_attr, steps: int = 20) -> float:
-    """The mean of the deletion curve (its normalised area): lower when the attribution ranks
-    the pixels the prediction needs first."""
-    return float(np.mean(deletion_curve(predict, x, pixel_attr, steps)))
+def reference_necessity_ordering(predict, x, pixel_attr, c: int | None = None) -> float:
+    """N_o = 1/(N+1) · Σ_{i=0..N} max(f_c(R(i, π_A)) - f_c(0), 0): pixels removed by decreasing
+    attribution, f_c the pre-softmax score of c (default: the class predicted for x), 0 the
+    all-zero image. x: (C, H, W), pixel_attr: (H, W)."""
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    scores = predict(removal_images(x, pixel_attr))      # row N is the all-zero image
+    c = int(scores[0].argmax()) if c is None else int(c)
+    return float(np.mean(np.maximum(scores[:, c] - scores[-1, c], 0)))
+
+
+def linear_pixel_contributions(W: np.ndarray, x: np.ndarray, c: int) -> np.ndarray:
+    """g_p = Σ_ch W_c[ch, p] x[ch, p] for the linear image model: (H, W). Its logit c is
+    b_c + Σ_p g_p, so zeroing pixels subtracts their g_p."""
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    return (W[c].reshape(x.shape) * x).sum(axis=0)
+
+
+def linear_average_drop(W: np.ndarray, b: np.ndarray, X, pixel_attrs) -> float:
+    """The closed form of Average Drop % on logits W · flatten(x) + b: the masked score loses
+    exactly the contributions of the pixels whose attribution is ≤ 0."""
+    drops = []
+    for x, a in zip(np.asarray(X, dtype=np.float64), np.asarray(pixel_attrs, dtype=np.float64)):
+        c = int(np.argmax(W @ x.ravel() + b))
+        g = linear_pixel_contributions(W, x, c)
+        drops.append(max(g[a <= 0].sum(), 0.0) / (b[c] + g.sum()))
+    return float(100 * np.mean(drops))
+
+
+def linear_necessity_ordering(W: np.ndarray, b: np.ndarray, x, pixel_attr) -> float:
+    """The closed form of Necessity Ordering on logits W · flatten(x) + b: f_c(R(i)) - f_c(0)
+    is the sum of the contributions of the pixels not yet removed, a suffix sum along π_A."""
+    x = np.asarray(x, dtype=np.float64)
+    c = int(np.argmax(W @ x.ravel() + b))
+    g = linear_pixel_contributions(W, x, c).ravel()[removal_order(pixel_attr)]
+    remaining = np.append(np.cumsum(g[::-1])[::-1], 0.0)     # i = 0..N
+    return float(np.mean(np.maximum(remaining, 0)))
 
 
 def linear_predict(W: np.ndarray, b: np.ndarray):

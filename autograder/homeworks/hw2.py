@@ -415,88 +415,209 @@ def test_pixel_attribution(hw):
                               f"channels. {hint}")
 
 
-def _linear_case(rng, seed, n, channels=3, size=8, classes=4):
-    W, b = ref.linear_image_weights(seed, channels, size, classes)
-    predict = ref.linear_predict(W, b)
-    X = rng.uniform(size=(n, channels, size, size))
-    # Attributions correlated with the true contribution W_c ⊙ x, plus noise, redrawn until
-    # masking lowers the class probability for some images and raises it for others (so
-    # that clipping the drops at 0 matters).
-    c = ref.softmax(predict(X)).argmax(axis=1)
-    contribution = (W[c].reshape(n, channels, size, size) * X).mean(axis=1)
-    for _ in range(1000):
-        attrs = contribution + rng.normal(scale=contribution.std(), size=contribution.shape)
-        drops = _drops(predict, X, attrs)
-        if (drops < 0).any() and (drops > 0).any():
-            break
-    return Build(LINEAR, (seed, channels, size, classes)), predict, X, attrs
+BIAS_SHIFT = 4.0    # raises every logit of the linear model: Average Drop divides by f_c(x) > 0
 
 
-def _check_average_drop(hw, model, predict, X, attrs, where):
-    expected = ref.reference_average_drop(predict, X, attrs)
-    what = f"average_drop(model, X, pixel_attrs) on {where}"
-    got = as_float(hw.average_drop(model, X, attrs), what)
-    if abs(got - expected) > 1e-6 * max(1.0, abs(expected)):
-        unclipped = float(100 * np.mean(_drops(predict, X, attrs)))
-        hint = ("Clip each drop at 0: an image whose score rises under the mask counts as 0."
-                if abs(got - unclipped) < 1e-6 * max(1, abs(unclipped)) else
-                "AD = 100 · mean_i max(0, Y_i - O_i) / Y_i, Y_i the softmax probability of the "
-                "predicted class c_i on x_i, O_i the same class's probability on x_i ⊙ M_i, with "
-                "M_i = max(a_i, 0) / max(a_i).")
-        raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. "
-                          f"{hint}")
+def _top_logits(predict, X):
+    scores = predict(np.asarray(X, dtype=np.float64))
+    return scores, scores.argmax(axis=1)
+
+
+def _with_some_zeros(rng, attrs):
+    """Exact zeros in a patch of the first attribution: the mask keeps only a > 0, not a ≥ 0."""
+    attrs = np.array(attrs, dtype=np.float64)
+    attrs[0, : attrs.shape[1] // 2, : attrs.shape[2] // 2] = 0.0
+    return attrs
 
 
 def _drops(predict, X, attrs):
-    masks = np.stack([ref.explanation_mask(a) for a in attrs])[:, None]
-    full, masked = ref.softmax(predict(X)), ref.softmax(predict(X * masks))
-    c = full.argmax(axis=1)
-    Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
-    return (Y - O) / Y
+    """f_c(x) - f_c(M_A(x)) per image, unclipped, c predicted on x."""
+    scores, c = _top_logits(predict, X)
+    masked = predict(np.asarray(X, dtype=np.float64) * ref.positive_mask(attrs)[:, None])
+    rows = np.arange(len(X))
+    return scores[rows, c] - masked[rows, c]
+
+
+def _informative(predict, X, attrs):
+    """Cases where every plausible slip changes the value: some drops negative and some
+    positive (clipping), and masking changes the predicted class of some image."""
+    drops = _drops(predict, X, attrs)
+    masked = predict(np.asarray(X, dtype=np.float64) * ref.positive_mask(attrs)[:, None])
+    return ((drops < 0).any() and (drops > 0).any() and
+            (masked.argmax(axis=1) != _top_logits(predict, X)[1]).any())
+
+
+def _linear_case(rng, seed, n, channels=3, size=8, classes=4):
+    W, b = ref.linear_image_weights(seed, channels, size, classes, bias_shift=BIAS_SHIFT)
+    predict = ref.linear_predict(W, b)
+    for _ in range(1000):
+        X = rng.uniform(size=(n, channels, size, size))
+        scores, c = _top_logits(predict, X)
+        if scores[np.arange(n), c].min() < 0.5:
+            continue
+        # attributions correlated with the true contributions W_c ⊙ x, plus noise
+        contribution = np.stack([ref.linear_pixel_contributions(W, x, k) for x, k in zip(X, c)])
+        attrs = _with_some_zeros(rng, contribution + rng.normal(scale=2 * contribution.std(),
+                                                                size=contribution.shape))
+        if n < 2 or _informative(predict, X, attrs):
+            break
+    model = Build(LINEAR, (seed, channels, size, classes, 3.0, True, BIAS_SHIFT))
+    return model, (W, b), predict, X, attrs
+
+
+def _average_drop_variants(predict, X, attrs):
+    """What plausible slips compute, for the hint: name -> value."""
+    X, attrs = np.asarray(X, dtype=np.float64), np.asarray(attrs, dtype=np.float64)
+    rows, (scores, c) = np.arange(len(X)), _top_logits(predict, X)
+    soft = np.stack([np.maximum(a, 0) / a.max() if a.max() > 0 else 0 * a for a in attrs])
+    masks = {"hard": ref.positive_mask(attrs), "soft": soft, "≥ 0": (attrs >= 0) * 1.0}
+
+    def drop(mask="hard", probabilities=False, clip=True, masked_class=False):
+        full, masked = predict(X), predict(X * masks[mask][:, None])
+        if probabilities:
+            full, masked = ref.softmax(full), ref.softmax(masked)
+        k = masked.argmax(axis=1) if masked_class else c
+        d = full[rows, c] - masked[rows, k]
+        return 100 * np.mean((np.maximum(d, 0) if clip else d) / full[rows, c])
+
+    return {
+        "softmax probabilities": drop(probabilities=True),
+        "softmax probabilities and the soft mask max(a, 0) / max(a)": drop("soft", True),
+        "the soft mask max(a, 0) / max(a)": drop("soft"),
+        "no clipping at 0": drop(clip=False),
+        "a mask that keeps a ≥ 0": drop("≥ 0"),
+        "the class predicted on the masked image": drop(masked_class=True),
+    }
+
+
+AVERAGE_DROP_HINTS = {
+    "softmax probabilities": "Use the pre-softmax scores (logits) f_c, not softmax "
+                             "probabilities.",
+    "softmax probabilities and the soft mask max(a, 0) / max(a)":
+        "Use the pre-softmax scores f_c, and a hard mask: keep a pixel (all channels) where its "
+        "attribution is > 0, set it to 0 elsewhere.",
+    "the soft mask max(a, 0) / max(a)": "The mask is hard: keep a pixel where its attribution "
+                                        "is > 0, set it to 0 elsewhere (no scaling).",
+    "no clipping at 0": "Clip each drop at 0: an image whose score rises under the mask counts "
+                        "as 0.",
+    "a mask that keeps a ≥ 0": "Keep only pixels with a strictly positive attribution; a pixel "
+                               "attributed exactly 0 is set to 0.",
+    "the class predicted on the masked image": "c_i is the class predicted for the full image "
+                                               "x_i; use the same class on the masked image.",
+}
+
+
+def _check_average_drop(hw, model, expected, predict, X, attrs, where):
+    what = f"average_drop(model, X, pixel_attrs) on {where}"
+    got = as_float(hw.average_drop(model, X, attrs), what)
+    if abs(got - expected) <= 1e-6 * max(1.0, abs(expected)):
+        return
+    hint = next((AVERAGE_DROP_HINTS[name] for name, value in
+                 _average_drop_variants(predict, X, attrs).items()
+                 if abs(got - value) <= 1e-6 * max(1.0, abs(value))),
+                "AD = 100 · mean_i max(f_c(x_i) - f_c(M(x_i)), 0) / f_c(x_i): f_c the "
+                "pre-softmax score of the class c_i predicted for x_i, M keeping the pixels with "
+                "a positive attribution (in every channel) and zeroing the others.")
+    raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
 
 
 @check("2.4", points=2, timeout=60)
 def test_average_drop_linear_model(hw):
-    """average_drop: equals the closed form on a linear model"""
+    """average_drop: pre-softmax scores and the hard mask, the closed form on a linear model"""
     rng = np.random.default_rng(37)
-    model, predict, X, attrs = _linear_case(rng, 7, 12)
-    _check_average_drop(hw, model, predict, X, attrs, "a linear model (12 images)")
+    model, (W, b), predict, X, attrs = _linear_case(rng, 7, 12)
+    _check_average_drop(hw, model, ref.linear_average_drop(W, b, X, attrs), predict, X, attrs,
+                        "a linear model (12 images)")
     attrs[3] = -np.abs(attrs[3])       # no positive attribution: the mask is all zeros
-    _check_average_drop(hw, model, predict, X, attrs, "a linear model, one attribution ≤ 0")
+    _check_average_drop(hw, model, ref.linear_average_drop(W, b, X, attrs), predict, X, attrs,
+                        "a linear model, one attribution ≤ 0 everywhere")
 
 
-def _check_necessity(hw, model, predict, x, attr, where, steps=20):
-    expected = ref.reference_necessity_ordering(predict, x, attr, steps)
-    what = f"necessity_ordering(model, x, pixel_attr, steps={steps}) on {where}"
-    got = as_float(hw.necessity_ordering(model, x, attr, steps=steps), what)
-    if abs(got - expected) > 1e-6:
-        reversed_order = ref.reference_necessity_ordering(predict, x, -attr, steps)
-        hint = ("That is the score of removing the *least* attributed pixels first; remove them "
-                "by decreasing attribution." if abs(got - reversed_order) < 1e-6 else
-                "Rank the H·W pixels by decreasing attribution; for k = 0..steps zero the first "
-                "(k·H·W) // steps of them in every channel, take the softmax probability of the "
-                "class predicted for x, and return the mean of these steps + 1 values.")
-        raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. "
-                          f"{hint}")
+def _necessity_variants(predict, x, attr):
+    """What plausible slips compute, for the hint: name -> value."""
+    scores = predict(ref.removal_images(x, attr))
+    reverse = predict(ref.removal_images(x, -np.asarray(attr, dtype=np.float64)))
+    c = int(scores[0].argmax())
+    probabilities = ref.softmax(scores)
+    blank, per_image = scores[-1, c], scores[np.arange(len(scores)), scores.argmax(axis=1)]
+    return {
+        "softmax probabilities": np.mean(np.maximum(probabilities[:, c] - probabilities[-1, c], 0)),
+        "softmax probabilities without f_c(0)": np.mean(probabilities[:, c]),
+        "no f_c(0) term": np.mean(np.maximum(scores[:, c], 0)),
+        "no f_c(0) term and no clipping": np.mean(scores[:, c]),
+        "no clipping at 0": np.mean(scores[:, c] - blank),
+        "the least attributed pixels first": np.mean(np.maximum(reverse[:, c] - reverse[-1, c], 0)),
+        "a mean over N terms": np.sum(np.maximum(scores[:, c] - blank, 0)) / (len(scores) - 1),
+        "the class predicted on each masked image": np.mean(np.maximum(per_image - blank, 0)),
+    }
+
+
+NECESSITY_HINTS = {
+    "softmax probabilities": "Use the pre-softmax scores (logits) f_c, not softmax probabilities.",
+    "softmax probabilities without f_c(0)": "Use the pre-softmax scores f_c, and subtract the "
+                                            "score of the all-zero image f_c(0) from each term.",
+    "no f_c(0) term": "Subtract f_c(0), the score of the all-zero image, from each term.",
+    "no f_c(0) term and no clipping": "Each term is max(f_c(R(i)) - f_c(0), 0).",
+    "no clipping at 0": "Clip each term at 0: max(f_c(R(i)) - f_c(0), 0).",
+    "the least attributed pixels first": "That removes the *least* attributed pixels first; "
+                                         "remove them by decreasing attribution.",
+    "a mean over N terms": "Sum over i = 0, 1, ..., N (nothing removed up to every pixel "
+                           "removed): N + 1 terms, divided by N + 1.",
+    "the class predicted on each masked image": "c is the class predicted for the full image x; "
+                                                "keep it fixed for every R(i).",
+}
+
+
+def _check_necessity(hw, model, expected, predict, x, attr, where):
+    what = f"necessity_ordering(model, x, pixel_attr) on {where}"
+    got = as_float(hw.necessity_ordering(model, x, attr), what)
+    if abs(got - expected) <= 1e-6 * max(1.0, abs(expected)):
+        return
+    hint = next((NECESSITY_HINTS[name] for name, value in
+                 _necessity_variants(predict, x, attr).items()
+                 if abs(got - value) <= 1e-6 * max(1.0, abs(value))),
+                "N_o = 1/(N+1) · Σ_{i=0..N} max(f_c(R(i)) - f_c(0), 0): R(i) zeroes (in every "
+                "channel) the i pixels with the largest attribution, f_c is the pre-softmax score "
+                "of the class predicted for x, N = H·W.")
+    raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
+
+
+def _necessity_case(rng, W, b, x):
+    """A pixel attribution correlated with the contributions, redrawn until some removal step
+    scores below the blank image (so the clipping matters)."""
+    c = int(np.argmax(W @ x.ravel() + b))
+    contribution = ref.linear_pixel_contributions(W, x, c)
+    for _ in range(1000):
+        attr = contribution + rng.normal(scale=contribution.std(), size=contribution.shape)
+        g = contribution.ravel()[ref.removal_order(attr)]
+        if (np.cumsum(g[::-1]) < 0).any():
+            break
+    return attr
 
 
 @check("2.4", points=2, timeout=60)
 def test_necessity_ordering_linear_model(hw):
-    """necessity_ordering: equals the deletion-curve area on a linear model"""
+    """necessity_ordering: pre-softmax scores minus f_c(0), N + 1 removals, the closed form on a
+    linear model"""
     rng = np.random.default_rng(38)
-    model, predict, X, attrs = _linear_case(rng, 8, 3)
-    for x, attr, steps in ((X[0], attrs[0], 20), (X[1], attrs[1], 7), (X[2], attrs[2], 64)):
-        _check_necessity(hw, model, predict, x, attr, "a linear model", steps)
+    for seed, size in ((8, 8), (9, 5), (10, 12)):
+        model, (W, b), predict, X, _ = _linear_case(rng, seed, 1, size=size)
+        attr = _necessity_case(rng, W, b, X[0])
+        _check_necessity(hw, model, ref.linear_necessity_ordering(W, b, X[0], attr), predict,
+                         X[0], attr, f"a linear model ({size}×{size} pixels)")
 
 
 def _cnn_metric_case(rng, seed):
-    args = (seed, 3, 16, 5)
-    predict = ref.torch_predict(small_cnn(*args, double=True))
-    X = rng.uniform(size=(4, 3, 16, 16))
-    for _ in range(1000):    # some drops negative, some positive, as in _linear_case
-        attrs = rng.normal(size=(4, 16, 16))
-        drops = _drops(predict, X, attrs)
-        if (drops < 0).any() and (drops > 0).any():
+    """A float64 small CNN whose top logits are positive on the drawn images."""
+    for attempt in range(1000):
+        args = (seed + attempt, 3, 16, 5)
+        predict = ref.torch_predict(small_cnn(*args, double=True))
+        X = rng.uniform(size=(4, 3, 16, 16))
+        scores, c = _top_logits(predict, X)
+        if scores[np.arange(4), c].min() < 0.02:
+            continue
+        attrs = _with_some_zeros(rng, rng.normal(size=(4, 16, 16)))
+        if _informative(predict, X, attrs):
             break
     return Build(CNN, (*args, 4, True)), predict, X, attrs
 
@@ -505,19 +626,26 @@ def _cnn_metric_case(rng, seed):
 def test_metrics_on_cnn(hw):
     """average_drop and necessity_ordering: agree with the reference on a CNN"""
     model, predict, X, attrs = _cnn_metric_case(np.random.default_rng(39), 9)
-    _check_average_drop(hw, model, predict, X, attrs, "a small CNN (float64)")
-    _check_necessity(hw, model, predict, X[0], attrs[0], "a small CNN (float64)")
+    _check_average_drop(hw, model, ref.reference_average_drop(predict, X, attrs), predict, X,
+                        attrs, "a small CNN (float64)")
+    _check_necessity(hw, model, ref.reference_necessity_ordering(predict, X[0], attrs[0]),
+                     predict, X[0], attrs[0], "a small CNN (float64)")
 
 
 @check("2.4", points=2, hidden=True, timeout=90)
 def test_metrics_hidden(hw):
     """average_drop and necessity_ordering: hidden linear models and CNNs"""
     rng = hidden_rng()
-    model, predict, X, attrs = _linear_case(rng, int(rng.integers(1 << 30)),
-                                            int(rng.integers(2, 10)), size=int(rng.integers(4, 9)))
-    _check_average_drop(hw, model, predict, X, attrs, "a hidden linear model")
-    _check_necessity(hw, model, predict, X[0], attrs[0], "a hidden linear model",
-                     int(rng.integers(3, 30)))
+    model, (W, b), predict, X, attrs = _linear_case(rng, int(rng.integers(1 << 30)),
+                                                    int(rng.integers(2, 10)),
+                                                    size=int(rng.integers(4, 9)))
+    _check_average_drop(hw, model, ref.linear_average_drop(W, b, X, attrs), predict, X, attrs,
+                        "a hidden linear model")
+    attr = _necessity_case(rng, W, b, X[0])
+    _check_necessity(hw, model, ref.linear_necessity_ordering(W, b, X[0], attr), predict, X[0],
+                     attr, "a hidden linear model")
     model, predict, X, attrs = _cnn_metric_case(rng, int(rng.integers(1 << 30)))
-    _check_average_drop(hw, model, predict, X, attrs, "a hidden CNN")
-    _check_necessity(hw, model, predict, X[1], attrs[1], "a hidden CNN", int(rng.integers(3, 30)))
+    _check_average_drop(hw, model, ref.reference_average_drop(predict, X, attrs), predict, X,
+                        attrs, "a hidden CNN")
+    _check_necessity(hw, model, ref.reference_necessity_ordering(predict, X[1], attrs[1]),
+                     predict, X[1], attrs[1], "a hidden CNN")
