@@ -56,7 +56,7 @@ def _gradescope(args) -> int:
 
 
 def _prepare_data(args) -> int:
-    from autograder.data import save_local_copies
+    from tmlkit.data import save_local_copies
     print(f"wrote {', '.join(args.datasets)} to {save_local_copies(args.output, tuple(args.datasets))}")
     return 0
 

@@ -10,7 +10,7 @@ from typing import Callable
 import pytest
 
 from autograder import homeworks
-from autograder.notebook import NotebookError, extract_definitions, read_notebook
+from tmlkit.notebook import NotebookError, extract_definitions, read_notebook
 from autograder.plugin import GradingPlugin
 from autograder.results import GradingResult
 from autograder.sandbox import Limits, Sandbox

@@ -9,8 +9,8 @@ Gradescope (``gradescope/autograder_samples``: docs/specs.md, manual_docker/Dock
   and the run is killed at its time limit (10 minutes by default).
 
 So ``setup.sh``, ``run_autograder``, ``requirements.txt`` and the ``autograder`` package sit at
-the zip's root, and both scripts name every file by its absolute path. ``$AUTOGRADER_ROOT``
-replaces ``/autograder`` in tests only.
+the zip's root, with the student package in ``student/tmlkit``, and both scripts name every file
+by its absolute path. ``$AUTOGRADER_ROOT`` replaces ``/autograder`` in tests only.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from autograder import homeworks
 from autograder.results import HIDDEN_VISIBILITIES, HIDDEN_VISIBILITY_ENV
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+STUDENT_DIR = PACKAGE_DIR.parent / "student" / "tmlkit"
 
 # The whole run ends by then (seconds), leaving a minute of Gradescope's 10 for start-up and
 # the hard-stop grace (autograder.grade.HARD_STOP_GRACE_S). Override per zip, or per run with
@@ -52,7 +53,8 @@ SETUP_SH = """\
 set -euo pipefail
 ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 SOURCE="$ROOT/source"
-for needed in "$SOURCE/requirements.txt" "$SOURCE/run_autograder" "$SOURCE/autograder/__main__.py"; do
+for needed in "$SOURCE/requirements.txt" "$SOURCE/run_autograder" "$SOURCE/autograder/__main__.py" \
+              "$SOURCE/student/tmlkit/child.py"; do
     if [ ! -e "$needed" ]; then
         echo "setup.sh: $needed is missing: zip the files themselves, not their folder" >&2
         exit 1
@@ -83,7 +85,12 @@ ROOT="${{AUTOGRADER_ROOT:-/autograder}}"
 SOURCE="$ROOT/source"
 RESULTS="$ROOT/results/results.json"
 mkdir -p "$ROOT/results"
-if [ -d "$SOURCE/data" ]; then export TML_DATA_DIR="$SOURCE/data"; fi
+# Student code runs as `nobody` (the grader runs as root here): it may read the student package
+# and the datasets, never the grader's specs and reference implementations.
+chmod 711 "$ROOT" "$SOURCE"
+chmod -R go-rwx "$SOURCE/autograder" "$SOURCE/setup.sh" "$SOURCE/run_autograder" "$SOURCE/requirements.txt"
+chmod -R go+rX "$SOURCE/student"
+if [ -d "$SOURCE/data" ]; then export TML_DATA_DIR="$SOURCE/data"; chmod -R go+rX "$SOURCE/data"; fi
 {visibility}PYTHONPATH="$SOURCE" python3 -m autograder grade {homework} "$ROOT/submission" \\
     --results "$RESULTS" --time-limit "${{TML_TIME_LIMIT_S:-{time_limit}}}"
 if [ ! -f "$RESULTS" ]; then
@@ -120,6 +127,7 @@ def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | Non
                                    time_limit=f"{time_limit_s:g}"), 0o755)
         _add(archive, "requirements.txt",
              REQUIREMENTS + "".join(f"{line}\n" for line in homework.requirements))
-        for path in sorted(PACKAGE_DIR.rglob("*.py")):
-            _add(archive, f"autograder/{path.relative_to(PACKAGE_DIR)}", path.read_bytes())
+        for folder, name in ((PACKAGE_DIR, "autograder"), (STUDENT_DIR, "student/tmlkit")):
+            for path in sorted(folder.rglob("*.py")):
+                _add(archive, f"{name}/{path.relative_to(folder)}", path.read_bytes())
     return output

@@ -11,7 +11,7 @@ import pytest
 
 from autograder.results import TestResult
 from autograder.sandbox import Sandbox, Submission, SubmissionError
-from autograder.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_notes, title
 
 NOT_RUN = "not run: the grading time limit was reached"
 

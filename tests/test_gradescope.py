@@ -25,7 +25,7 @@ import nbformat
 import pytest
 from conftest import REPO, replace_function
 
-from autograder import data, homeworks
+from tmlkit import data, homeworks
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 

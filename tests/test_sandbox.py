@@ -146,7 +146,7 @@ def test_a_call_frees_its_arguments_before_the_next_arrives(sandbox):
 def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
     import torch
 
-    from autograder.checks.models import tiny_mlp
+    from tmlkit.models import tiny_mlp
     from autograder.sandbox import Build
     from conftest import write_notebook
     source = ("import torch\n"
@@ -155,7 +155,7 @@ def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
               "    return model(torch.as_tensor(x))\n")
     box, _ = prepare(write_notebook(tmp_path / "m.ipynb", source))
     with box:
-        model = Build("autograder.checks.models:tiny_mlp", (3,))
+        model = Build("tmlkit.models:tiny_mlp", (3,))
         x = np.ones((2, 4))
         got = call(box, "predict", model, model.attribute("0"), x)
         np.testing.assert_allclose(got, tiny_mlp(3)(torch.as_tensor(x)).detach().numpy())

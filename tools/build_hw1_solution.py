@@ -83,8 +83,8 @@ from tqdm.auto import tqdm
 """)
 
 code("kit_imports", """
-from autograder.data import load_cifar10, load_mnist
-from autograder.selfcheck import selfcheck
+from tmlkit.data import load_cifar10, load_mnist
+from tmlkit.selfcheck import selfcheck
 """)
 
 code("constants", """

@@ -44,7 +44,7 @@ Part I explains *traditional* models, Part II an image classifier:
   functions on its own inputs. Keep every function's **name and signature exactly** as given,
   and never use a variable computed elsewhere in the notebook inside a function.
 * For Part II the grader passes its own small random CNNs (`small_cnn` from
-  `autograder.checks.models`, in **float32**, which is what TruLens computes in) and, in 2.4, a
+  `tmlkit.models`, in **float32**, which is what TruLens computes in) and, in 2.4, a
   float64 linear model and CNN: always convert inputs to the dtype of the model's parameters.
   Arrays arrive as numpy arrays; return numpy arrays (a torch tensor is converted).
 * The grader's references are independent of TruLens: closed forms, brute force, PyTorch
@@ -77,13 +77,13 @@ md("trulens_note", r"""
 **TruLens.** We use the TruLens-Explain API (`trulens.nn`), whose last release is
 `trulens==0.13.4`; later `trulens` versions are an unrelated library for evaluating LLM apps.
 0.13.4 does not import on Python ≥ 3.11 as released (a dataclass that newer Pythons reject, a
-stray `tkinter` import, a SciPy module that is going away). `autograder.trulens_compat` fixes
+stray `tkinter` import, a SciPy module that is going away). `tmlkit.trulens_compat` fixes
 those lines as TruLens is imported, without touching the installed files, so **import it before
 anything from `trulens`**, as below.
 """)
 
 code("trulens_imports", """
-import autograder.trulens_compat  # noqa: F401  (must come before the trulens imports)
+import tmlkit.trulens_compat  # noqa: F401  (must come before the trulens imports)
 from trulens.nn.attribution import InputAttribution, IntegratedGradients, InternalInfluence
 from trulens.nn.distributions import LinearDoi, PointDoi
 from trulens.nn.models import get_model_wrapper
@@ -96,9 +96,9 @@ tru_logger.get_logger().setLevel("WARNING")      # TruLens logs every wrapper at
 """)
 
 code("kit_imports", """
-from autograder.checks.datasets import small_cifar
-from autograder.checks.models import small_cnn
-from autograder.selfcheck import selfcheck
+from tmlkit.datasets import small_cifar
+from tmlkit.models import small_cnn
+from tmlkit.selfcheck import selfcheck
 """)
 
 code("constants", """

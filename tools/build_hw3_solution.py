@@ -69,8 +69,8 @@ from scipy import optimize, stats
 """)
 
 code("kit_imports", """
-from autograder.data import load_mnist
-from autograder.selfcheck import selfcheck
+from tmlkit.data import load_mnist
+from tmlkit.selfcheck import selfcheck
 """)
 
 code("constants", """

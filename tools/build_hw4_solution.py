@@ -43,7 +43,7 @@ Two ways of explaining what an image classifier looks at:
   functions on its own inputs. So keep every function's **name and signature exactly** as
   given, and never use a variable computed elsewhere in the notebook inside a function.
 * The grader gives your Grad-CAM functions a model it builds itself (a small random CNN from
-  `autograder.checks.models.small_cnn`) and one of that model's layers; arrays arrive as numpy
+  `tmlkit.models.small_cnn`) and one of that model's layers; arrays arrive as numpy
   arrays. Whatever your function returns should be a numpy array (a torch tensor is converted).
 * Replace every `raise NotImplementedError()` with your code. You may add helper functions.
 * **Written questions (a) to (e)** go in the markdown cells marked *Your answer*; they are
@@ -75,9 +75,9 @@ from skimage.transform import resize
 """)
 
 code("kit_imports", """
-from autograder.checks.datasets import small_cifar
-from autograder.checks.models import small_cnn
-from autograder.selfcheck import selfcheck
+from tmlkit.datasets import small_cifar
+from tmlkit.models import small_cnn
+from tmlkit.selfcheck import selfcheck
 """)
 
 code("constants", """

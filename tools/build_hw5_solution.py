@@ -78,9 +78,9 @@ from tqdm.auto import tqdm
 """)
 
 code("kit_imports", """
-from autograder import data
-from autograder.checks import robustness
-from autograder.selfcheck import selfcheck
+from tmlkit import data
+from tmlkit import robustness
+from tmlkit.selfcheck import selfcheck
 """)
 
 code("constants", """

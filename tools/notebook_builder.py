@@ -66,7 +66,7 @@ class NotebookBuilder:
 
     def selfcheck(self, part: str) -> None:
         """The part's public checks; for nbgrader, a test cell worth their points."""
-        from autograder.selfcheck import public_points
+        from tmlkit.selfcheck import public_points
         grade_id = f"selfcheck_{part.replace('.', '_')}"
         self.code(grade_id, f'selfcheck("{self.homework}", "{part}", globals())')
         self.cells[-1].metadata.update(

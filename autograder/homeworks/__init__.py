@@ -13,7 +13,7 @@ class Homework:
     notebook: str            # the same file name in solutions/ and notebooks/
     title: str
     requirements: tuple[str, ...] = ()   # pinned extras the Gradescope image needs for this one
-    datasets: tuple[str, ...] = ()       # what grading reads: "mnist", "cifar10" (autograder.data)
+    datasets: tuple[str, ...] = ()       # what grading reads: "mnist", "cifar10" (tmlkit.data)
 
     @property
     def spec(self) -> Path:

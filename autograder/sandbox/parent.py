@@ -20,10 +20,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.notebook import Extraction
-from autograder.sandbox import wire
+from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
+                           SubmissionError, SubmissionTimeout)
+from tmlkit.notebook import Extraction
+from tmlkit import wire
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+import tmlkit  # noqa: E402
+
+# The child's only addition to its path: the folder holding the student package. The grader's
+# own package (specs, references) is neither on it nor importable there.
+STUDENT_PATH = Path(tmlkit.__file__).resolve().parents[1]
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", "TML_QUICK",
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
              "TMPDIR")
@@ -85,39 +91,6 @@ def oom_kills() -> int | None:
     return None
 
 
-class SubmissionError(Exception):
-    """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
-
-
-class MissingFunction(SubmissionError):
-    pass
-
-
-class SubmissionTimeout(SubmissionError):
-    pass
-
-
-class SubmissionCrashed(SubmissionError):
-    pass
-
-
-class StudentException(SubmissionError):
-    def __init__(self, function: str, type_name: str, message: str, traceback: str, output: str):
-        self.function, self.type_name, self.student_message = function, type_name, message
-        self.traceback, self.output = traceback, output
-        if type_name == "NotImplementedError":
-            text = f"`{function}` is not implemented yet (it raised NotImplementedError)."
-        else:
-            text = f"`{function}` raised {type_name}: {message}"
-            if type_name == "NameError":
-                text += ("\nThe grader runs only your imports, functions, classes and constants, "
-                         "not top-level work such as loading data: pass what a function needs as "
-                         "an argument or define it inside the function.")
-            if traceback.strip():
-                text += f"\n{traceback.rstrip()}"
-        super().__init__(text)
-
-
 @dataclass
 class Limits:
     memory_bytes: int = 8 << 30      # address space; the CUDA build of torch reserves a lot of it
@@ -154,8 +127,8 @@ def unshare_available() -> bool:
 @functools.lru_cache(maxsize=None)
 def unprivileged_ids() -> tuple[int, int] | None:
     """(uid, gid) to run student code as: when the grader runs as root, such a user exists, and it
-    can still import the standard library, numpy and the grader's child module (a Python installed
-    under /root, or a grader copied into a private directory, cannot)."""
+    can still import the standard library, numpy and the student package's child module (a Python
+    installed under /root, or a student package in a private directory, cannot)."""
     if os.getuid() != 0:
         return None
     try:
@@ -163,8 +136,8 @@ def unprivileged_ids() -> tuple[int, int] | None:
     except KeyError:
         return None
     probe = (f"import os; os.setgroups([]); os.setgid({entry.pw_gid}); os.setuid({entry.pw_uid}); "
-             f"import glob, ctypes, numpy, sys; sys.path.insert(0, {str(PACKAGE_ROOT)!r}); "
-             "import autograder.sandbox.child")
+             f"import glob, ctypes, numpy, sys; sys.path.insert(0, {str(STUDENT_PATH)!r}); "
+             "import tmlkit.child")
     try:
         done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", env={},
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -223,8 +196,8 @@ class Sandbox:
             config["uid"], config["gid"] = ids
             os.chown(self._workdir.name, *ids)
         bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                     "from autograder.sandbox.child import main; main()")
-        command = [sys.executable, "-I", "-c", bootstrap, str(PACKAGE_ROOT),
+                     "from tmlkit.child import main; main()")
+        command = [sys.executable, "-I", "-c", bootstrap, str(STUDENT_PATH),
                    str(child_sock.fileno()), json.dumps(config)]
         wrapped = self.limits.namespaces and unshare_available()
         if wrapped:  # no network; a PID namespace dies with the child, fork bombs included
@@ -418,26 +391,3 @@ class Submission:
             return self._sandbox.call(name, *args, **kwargs)
         remote.__name__ = name
         return remote
-
-
-class LocalSubmission:
-    """The same interface over a notebook's own namespace, for the self-check cells."""
-
-    def __init__(self, namespace: dict):
-        self._namespace = namespace
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._namespace:
-            raise MissingFunction(f"`{name}` is not defined yet: run the cell that defines it.")
-        function = self._namespace[name]
-
-        def local(*args, **kwargs):
-            build = wire.builder()
-            args, kwargs = wire.resolve_builds(args, build), wire.resolve_builds(kwargs, build)
-            try:
-                return function(*args, **kwargs)
-            except NotImplementedError:
-                raise StudentException(name, "NotImplementedError", "", "", "") from None
-        return local

@@ -1,6 +1,8 @@
-"""Trusted model factories. Checks pass ``Build("autograder.checks.models:name", args)`` and the
-student's process constructs the model itself, so no model object ever crosses the boundary."""
+"""Trusted model factories. Checks pass ``Build(small_cnn, args)`` and the student's process
+constructs the model itself, so no model object ever crosses the boundary."""
 from __future__ import annotations
+
+import numpy as np
 
 
 def tiny_mlp(seed: int, d_in: int = 4, hidden: int = 8, d_out: int = 3):
@@ -33,3 +35,26 @@ def small_cnn(seed: int, in_channels: int = 3, size: int = 16, num_classes: int 
         classifier=nn.Linear(2 * width * (size // 4) ** 2, num_classes)))
     model.eval()
     return model.double() if double else model
+
+
+def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
+                       scale: float = 3.0, double: bool = True):
+    """logits = W · flatten(x) + b: a model whose outputs under any masking are known in closed
+    form (see ``linear_image_weights``). W has shape (classes, channels·size²)."""
+    import torch
+    W, b = linear_image_weights(seed, channels, size, classes, scale)
+    layer = torch.nn.Linear(W.shape[1], classes).double()   # float64 first: W exactly
+    with torch.no_grad():
+        layer.weight.copy_(torch.as_tensor(W))
+        layer.bias.copy_(torch.as_tensor(b))
+    model = torch.nn.Sequential(torch.nn.Flatten(), layer)
+    model.eval()
+    return model if double else model.float()
+
+
+def linear_image_weights(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
+                         scale: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """The W (classes, D) and b (classes,) of ``linear_image_model``, drawn with numpy."""
+    rng = np.random.default_rng(seed)
+    D = channels * size * size
+    return rng.normal(scale=scale / np.sqrt(D), size=(classes, D)), rng.normal(size=classes)
