@@ -2,6 +2,7 @@
 
     python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
     python -m autograder release [HW ...]
+    python -m autograder student-tree -o build/student
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
     python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
@@ -40,11 +41,21 @@ def _grade(args) -> int:
 
 
 def _release(args) -> int:
+    from autograder.publish import write_public_checks
     from autograder.release import release, update_readme_badges
+    for path in write_public_checks():
+        print(f"wrote {path}")
     for homework_id in args.homeworks or list(homeworks.HOMEWORKS):
         print(f"wrote {release(homework_id)}")
     if update_readme_badges():
         print("updated the Colab badges in README.md")
+    return 0
+
+
+def _student_tree(args) -> int:
+    from autograder.student_tree import write_student_tree
+    print(f"wrote {write_student_tree(args.output)}: push it to the public repository, tag it as "
+          "course.STUDENT_REF says")
     return 0
 
 
@@ -96,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
     release.set_defaults(run=_release)
+
+    tree = commands.add_parser("student-tree", help="write what students get, ready to push")
+    tree.add_argument("-o", "--output", default="build/student", help="folder (default build/student)")
+    tree.set_defaults(run=_student_tree)
 
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip")
     gradescope.add_argument("homework")
