@@ -1,6 +1,8 @@
 """Grade one submission: read → extract definitions → sandbox → pytest spec → results."""
 from __future__ import annotations
 
+import importlib
+import inspect
 import time
 from pathlib import Path
 
@@ -11,10 +13,32 @@ from autograder.notebook import NotebookError, extract_definitions, read_noteboo
 from autograder.plugin import GradingPlugin
 from autograder.results import GradingResult
 from autograder.sandbox import Limits, Sandbox
+from autograder.spec import check_info
 
 
 class GraderError(RuntimeError):
     """The grader itself is broken (not the submission): the CLI exits non-zero."""
+
+
+class UnknownPart(LookupError):
+    """A part was asked for that no check of the homework belongs to (the message lists them)."""
+
+
+def known_parts(homework_id: str) -> list[str]:
+    """The section numbers of the homework's checks, in order, e.g. ["1.1", "1.2", "2"]."""
+    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
+    numbers = {info.number for _, function in inspect.getmembers(module, inspect.isfunction)
+               if (info := check_info(function)) is not None}
+    return sorted(numbers, key=lambda number: [int(n) if n.isdigit() else n
+                                               for n in number.split(".")])
+
+
+def check_parts(homework_id: str, parts: list[str] | None) -> None:
+    """Raise UnknownPart unless each of ``parts`` selects at least one check."""
+    known = known_parts(homework_id)
+    for part in parts or []:
+        if not any(number == part or number.startswith(part + ".") for number in known):
+            raise UnknownPart(f"{homework_id} has no part {part!r}; its parts: {', '.join(known)}")
 
 
 def prepare(submission: str | Path, limits: Limits | None = None) -> tuple[Sandbox | None, list[str]]:
@@ -30,6 +54,7 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
           parts: list[str] | None = None) -> GradingResult:
     """Grade ``submission`` against the homework's spec (only ``parts`` sections, if given)."""
     homework = homeworks.get(homework_id)
+    check_parts(homework_id, parts)
     began = time.monotonic()
     sandbox, notes = prepare(submission, limits)
     plugin = GradingPlugin(sandbox, notes[0] if sandbox is None else None, parts)
