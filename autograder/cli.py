@@ -1,9 +1,10 @@
 """Command line: a thin layer over the library.
 
-    python -m autograder grade [HW] [SUBMISSION.ipynb] [--results results.json]
+    python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
     python -m autograder normalize [--check] [HW ...]
     python -m autograder release [HW ...]
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
+    python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
 """
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.gradescope import DEFAULT_TIME_LIMIT_S
 
 
 def _grade(args) -> int:
@@ -21,15 +23,19 @@ def _grade(args) -> int:
     homework = homeworks.get(args.homework)
     check_parts(homework.id, args.part)
     submission = Path(args.submission) if args.submission else homework.solution
+
+    def report(result) -> None:
+        if args.results:
+            result.write_json(args.results)
+        print(f"{homework.id} — {submission}")
+        print(result.table(), flush=True)
     try:
-        result = grade(homework.id, submission, parts=args.part)
+        result = grade(homework.id, submission, parts=args.part, time_limit_s=args.time_limit,
+                       on_hard_stop=report)
     except GraderError as error:
         print(f"grader error: {error}", file=sys.stderr)
         return 2
-    if args.results:
-        result.write_json(args.results)
-    print(f"{homework.id} — {submission}")
-    print(result.table())
+    report(result)
     for error in result.internal_errors:
         print(f"grader warning: {error}", file=sys.stderr)
     return 0
@@ -63,7 +69,13 @@ def _release(args) -> int:
 def _gradescope(args) -> int:
     from autograder.gradescope import build_zip
     output = args.output or f"{args.homework}_autograder.zip"
-    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility)}")
+    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility, time_limit_s=args.time_limit)}")
+    return 0
+
+
+def _prepare_data(args) -> int:
+    from autograder.data import save_local_copies
+    print(f"wrote {', '.join(args.datasets)} to {save_local_copies(args.output, tuple(args.datasets))}")
     return 0
 
 
@@ -93,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
 
     grade = commands.add_parser("grade", help="grade one notebook and print a table")
     grade.add_argument("homework", nargs="?", default="hw1", help="homework id (default hw1)")
-    grade.add_argument("submission", nargs="?", help="the .ipynb to grade (default: the reference solution)")
+    grade.add_argument("submission", nargs="?", help="the .ipynb to grade, or a folder holding it "
+                       "(default: the reference solution)")
+    grade.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help="end the whole run by then: checks not started score 0 (no limit by default)")
     grade.add_argument("--results", help="also write Gradescope's results.json here")
     grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
     grade.set_defaults(run=_grade)
@@ -114,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     gradescope.add_argument("-o", "--output", help="zip path (default HW_autograder.zip)")
     gradescope.add_argument("--hidden-visibility", choices=["after_published", "after_due_date", "hidden"],
                             help="Gradescope visibility of hidden checks (default after_published)")
+    gradescope.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="SECONDS",
+                            help=f"each grading run ends by then (default {DEFAULT_TIME_LIMIT_S}: "
+                                 "Gradescope kills a run at 600)")
     gradescope.set_defaults(run=_gradescope)
+
+    prepare = commands.add_parser("prepare-data", help="save local dataset copies that grading "
+                                  "reads cheaply (Gradescope's setup.sh runs this)")
+    prepare.add_argument("datasets", nargs="+", choices=["mnist", "cifar10"])
+    prepare.add_argument("-o", "--output", required=True, help="folder; grading reads it as $TML_DATA_DIR")
+    prepare.set_defaults(run=_prepare_data)
 
     grade_all = commands.add_parser("grade-all", help="grade a folder of submissions in parallel")
     grade_all.add_argument("homework")

@@ -58,6 +58,33 @@ def _running_in_group(group: int) -> bool:
     return False
 
 
+def oom_kills() -> int | None:
+    """How many processes the kernel has killed for memory in this process's memory cgroup (v2
+    ``memory.events``, v1 ``memory.oom_control``), or None where that cannot be read. Docker, and
+    so Gradescope, enforces its memory limit with such a cgroup, and a child killed there cannot
+    be told from one that exited by its status alone: under ``unshare`` it is exit code 1."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            counters = Path("/sys/fs/cgroup", path.lstrip("/"), "memory.events")
+        elif "memory" in controllers.split(","):
+            counters = Path("/sys/fs/cgroup/memory", path.lstrip("/"), "memory.oom_control")
+        else:
+            continue
+        try:
+            for entry in counters.read_text().splitlines():
+                key, _, value = entry.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 class SubmissionError(Exception):
     """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
 
@@ -162,6 +189,7 @@ class Sandbox:
         self._sock: socket.socket | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="tml-submission-")
         self._load_skips: list[list[int]] = []
+        self._oom_kills_before: int | None = None
         self._load_skip_problems: list[str] = []
 
     # -- life cycle -----------------------------------------------------------------------
@@ -183,6 +211,7 @@ class Sandbox:
                                             + failed.problem) from None
 
     def _spawn(self) -> None:
+        self._oom_kills_before = oom_kills()
         parent_sock, child_sock = socket.socketpair()
         env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
         env["HOME"] = self._workdir.name       # caches (torch, matplotlib) land in the temp dir
@@ -299,7 +328,10 @@ class Sandbox:
                 raise SubmissionCrashed(f"Your code sent the grader a message it refused while "
                                         f"{doing} ({error}).") from None
             self.stop()
-            raise SubmissionCrashed(_describe_exit(code, doing)) from error
+            now = oom_kills()
+            killed_for_memory = (now is not None and self._oom_kills_before is not None
+                                 and now > self._oom_kills_before)
+            raise SubmissionCrashed(_describe_exit(code, doing, killed_for_memory)) from error
 
     def call(self, name: str, *args, **kwargs):
         restart_began = time.monotonic()   # starting the child is not this test's time
@@ -359,7 +391,11 @@ class _LoadStatementFailed(Exception):
         self.where, self.problem = where, problem
 
 
-def _describe_exit(code: int | None, doing: str) -> str:
+def _describe_exit(code: int | None, doing: str, killed_for_memory: bool = False) -> str:
+    if killed_for_memory:
+        return (f"Your code ran out of memory while {doing}: the system stopped it at the "
+                "grader's memory limit. Look for large arrays or tensors that could be smaller, "
+                "or that are kept after they are needed.")
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         hint = " It was probably out of memory." if name == "SIGKILL" else ""
