@@ -2,6 +2,7 @@
 #   make grade                              grade the HW1 reference solution, print the table
 #   make grade HW=hw1 SUBMISSION=nb.ipynb   grade any submission (RESULTS=path writes results.json)
 #   make test                               run the test suite
+#   make notebooks                          after editing solutions/hwN.ipynb: normalize, release
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -21,7 +22,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
-.PHONY: install grade test release bench zips
+.PHONY: install grade test release notebooks bench zips
 install: $(VENV)/.installed
 
 grade: $(VENV)/.installed
@@ -31,6 +32,10 @@ test: $(VENV)/.installed
 	$(PY) -m pytest tests -q
 
 release: $(VENV)/.installed
+	$(PY) -m autograder release
+
+notebooks: $(VENV)/.installed
+	$(PY) -m autograder normalize
 	$(PY) -m autograder release
 
 zips: $(VENV)/.installed

@@ -1,6 +1,7 @@
 """Command line: a thin layer over the library.
 
     python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
+    python -m autograder normalize [--check] [HW ...]
     python -m autograder release [HW ...]
     python -m autograder student-tree -o build/student
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
@@ -19,8 +20,9 @@ from autograder.gradescope import DEFAULT_TIME_LIMIT_S
 
 
 def _grade(args) -> int:
-    from autograder.grade import GraderError, grade
+    from autograder.grade import GraderError, check_parts, grade
     homework = homeworks.get(args.homework)
+    check_parts(homework.id, args.part)
     submission = Path(args.submission) if args.submission else homework.solution
 
     def report(result) -> None:
@@ -38,6 +40,22 @@ def _grade(args) -> int:
     for error in result.internal_errors:
         print(f"grader warning: {error}", file=sys.stderr)
     return 0
+
+
+def _normalize(args) -> int:
+    from autograder.normalize import NotebookError, normalize_file
+    try:
+        changed = [hw for hw in map(homeworks.get, args.homeworks or list(homeworks.HOMEWORKS))
+                   if normalize_file(hw, check=args.check)]
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for homework in changed:
+        print(f"{homework.solution.relative_to(homeworks.REPO_ROOT)} "
+              f"{'is not normalized' if args.check else 'normalized'}")
+    if args.check and changed:
+        print("run `make notebooks` (or `python -m autograder normalize`)", file=sys.stderr)
+    return 1 if args.check and changed else 0
 
 
 def _release(args) -> int:
@@ -74,6 +92,8 @@ def _prepare_data(args) -> int:
 
 def _grade_all(args) -> int:
     from autograder.batch import grade_all
+    from autograder.grade import check_parts
+    check_parts(homeworks.get(args.homework).id, args.parts)
     outcomes = grade_all(args.homework, args.submissions, args.output, jobs=args.jobs,
                          force=args.force, parts=args.parts, timeout=args.timeout)
     errors = [o for o in outcomes if o.error]
@@ -103,6 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--results", help="also write Gradescope's results.json here")
     grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
     grade.set_defaults(run=_grade)
+
+    normalize = commands.add_parser("normalize", help="put solution notebooks in committed form "
+                                    "(ids, no outputs, nbgrader metadata from the cell tags)")
+    normalize.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
+    normalize.add_argument("--check", action="store_true",
+                           help="change nothing; exit 1 if a notebook is not normalized")
+    normalize.set_defaults(run=_normalize)
 
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
@@ -147,4 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    from autograder.grade import UnknownPart
+    try:
+        return args.run(args)
+    except (homeworks.UnknownHomework, UnknownPart) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

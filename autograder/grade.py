@@ -1,6 +1,8 @@
 """Grade one submission: read → extract definitions → sandbox → pytest spec → results."""
 from __future__ import annotations
 
+import importlib
+import inspect
 import os
 import threading
 import time
@@ -14,6 +16,7 @@ from tmlkit.notebook import NotebookError, extract_definitions, read_notebook
 from autograder.plugin import GradingPlugin
 from autograder.results import GradingResult
 from autograder.sandbox import Limits, Sandbox
+from tmlkit.spec import check_info
 from autograder.submission import find_submission
 
 # After the time limit the plugin starts no new check and cuts the running one short. Should the
@@ -25,6 +28,29 @@ HARD_STOP_GRACE_S = 20.0
 
 class GraderError(RuntimeError):
     """The grader itself is broken (not the submission): the CLI exits non-zero."""
+
+
+class UnknownPart(LookupError):
+    """A part was asked for that no check of the homework belongs to (the message lists them)."""
+
+
+def known_parts(homework_id: str) -> list[str]:
+    """The section numbers of the homework's checks, in order, e.g. ["1.1", "1.2", "2"]."""
+    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
+    numbers = {info.number for _, function in inspect.getmembers(module, inspect.isfunction)
+               if (info := check_info(function)) is not None}
+    return sorted(numbers, key=lambda number: [int(n) if n.isdigit() else n
+                                               for n in number.split(".")])
+
+
+def check_parts(homework_id: str, parts: list[str] | None) -> None:
+    """Raise UnknownPart unless each of ``parts`` selects at least one check."""
+    if not parts:
+        return
+    known = known_parts(homework_id)
+    for part in parts:
+        if not any(number == part or number.startswith(part + ".") for number in known):
+            raise UnknownPart(f"{homework_id} has no part {part!r}; its parts: {', '.join(known)}")
 
 
 def prepare(submission: str | Path, limits: Limits | None = None,
@@ -51,6 +77,7 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
     the grader is still busy ``HARD_STOP_GRACE_S`` later, ``on_hard_stop`` receives the result so
     far (e.g. to write results.json) and the process exits."""
     homework = homeworks.get(homework_id)
+    check_parts(homework_id, parts)
     began = time.monotonic()
     sandbox, notes = prepare(submission, limits, homework.notebook)
     deadline = began + time_limit_s if time_limit_s else None

@@ -122,3 +122,16 @@ def write_public_checks() -> list[Path]:
             path.write_text(text)
             changed.append(path)
     return changed
+
+
+def public_points(homework_id: str, part: str) -> float:
+    """The points of a part's visible checks, read from the spec itself (what a self-check cell
+    is worth in nbgrader), whether or not each ships to students."""
+    import importlib
+
+    from tmlkit.spec import check_info
+    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
+    infos = [check_info(function) for name, function in vars(module).items()
+             if name.startswith("test_") and callable(function)]
+    return sum(info.points for info in infos if info and info.visibility == "visible"
+               and (info.number == part or info.number.startswith(part + ".")))

@@ -47,8 +47,13 @@ HOMEWORKS = {hw.id: hw for hw in [
 ]}
 
 
+class UnknownHomework(LookupError):
+    """No homework has this id (the message lists those that exist)."""
+
+
 def get(homework_id: str) -> Homework:
     try:
         return HOMEWORKS[homework_id]
     except KeyError:
-        raise SystemExit(f"Unknown homework {homework_id!r}; known: {', '.join(HOMEWORKS)}") from None
+        raise UnknownHomework(f"unknown homework {homework_id!r}; known: "
+                              f"{', '.join(HOMEWORKS)}") from None
