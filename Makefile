@@ -2,6 +2,7 @@
 #   make grade                              grade the HW1 reference solution, print the table
 #   make grade HW=hw1 SUBMISSION=nb.ipynb   grade any submission (RESULTS=path writes results.json)
 #   make test                               run the test suite
+#   make notebooks                          after editing solutions/hwN.ipynb: normalize, release
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -18,11 +19,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
-	$(PY) -m pip install -q --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
-.PHONY: install grade test release bench zips
+.PHONY: install grade test release notebooks bench zips
 install: $(VENV)/.installed
 
 grade: $(VENV)/.installed
@@ -32,6 +32,10 @@ test: $(VENV)/.installed
 	$(PY) -m pytest tests -q
 
 release: $(VENV)/.installed
+	$(PY) -m autograder release
+
+notebooks: $(VENV)/.installed
+	$(PY) -m autograder normalize
 	$(PY) -m autograder release
 
 zips: $(VENV)/.installed

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.submission import IGNORED_FOLDERS, find_submission
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT = 900.0
@@ -42,6 +43,7 @@ class Student:
     problem: str = ""              # why the submission could not be graded at all
     names: list[str] = field(default_factory=list)
     emails: list[str] = field(default_factory=list)
+    sids: list[str] = field(default_factory=list)      # student ids from Gradescope's export
 
 
 @dataclass
@@ -57,21 +59,9 @@ def _safe_id(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._@-]+", "_", name).strip("._") or "student"
 
 
-def _find_notebook(folder: Path, preferred: str) -> tuple[Path | None, str]:
-    found = sorted(p for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-    exact = [p for p in found if p.name == preferred]
-    if exact:
-        return exact[0], ""
-    if len(found) == 1:
-        return found[0], ""
-    if not found:
-        return None, f"No .ipynb notebook in the submission folder {folder.name}."
-    return None, (f"{len(found)} notebooks in {folder.name} and none is named {preferred}: "
-                  + ", ".join(p.name for p in found))
-
-
 def _metadata(root: Path) -> dict[str, dict]:
-    """Gradescope's submission_metadata.yml: folder -> {names, emails}; {} when absent/unreadable."""
+    """Gradescope's submission_metadata.yml: folder -> {names, emails, sids}; {} when absent or
+    unreadable. Its keys are Ruby symbols (``:submitters:``, ``:name:``, ``:sid:``)."""
     path = root / "submission_metadata.yml"
     if not path.is_file():
         return {}
@@ -88,30 +78,48 @@ def _metadata(root: Path) -> dict[str, dict]:
         people = [s for s in submitters if isinstance(s, dict)]
         out[str(folder)] = {
             "names": [str(s.get(":name") or s.get("name") or "") for s in people],
-            "emails": [str(s.get(":email") or s.get("email") or "") for s in people]}
+            "emails": [str(s.get(":email") or s.get("email") or "") for s in people],
+            "sids": [str(s.get(":sid") or s.get("sid") or "") for s in people]}
     return out
+
+
+class NotASubmissionsFolder(ValueError):
+    """The path given to grade-all is not a folder of submissions."""
+
+
+def export_root(path: Path) -> Path:
+    """The folder that holds the submissions: ``path`` itself, or, when ``path`` is the folder
+    Gradescope's "Export submissions" zip was unpacked in, the ``assignment_NNN_export/`` inside."""
+    if not path.is_dir():
+        raise NotASubmissionsFolder(f"{path} is not a folder of submissions")
+    if (path / "submission_metadata.yml").is_file() or any(path.glob("*.ipynb")):
+        return path
+    inner = [entry for entry in path.iterdir() if entry.is_dir()
+             and (entry / "submission_metadata.yml").is_file()]
+    return inner[0] if len(inner) == 1 else path
 
 
 def discover(homework_id: str, submissions: str | Path) -> list[Student]:
     """The students in ``submissions``: a notebook each, or a folder each."""
     homework = homeworks.get(homework_id)
-    root = Path(submissions)
-    if not root.is_dir():
-        raise SystemExit(f"{root} is not a folder of submissions")
+    root = export_root(Path(submissions))
     meta = _metadata(root)
     students, seen = [], set()
     for entry in sorted(root.iterdir()):
-        if entry.name.startswith(".") or entry.name == "submission_metadata.yml":
+        if entry.name.startswith(".") or entry.name in IGNORED_FOLDERS:
             continue
         if entry.is_dir():
-            notebook, problem = _find_notebook(entry, homework.notebook)
-            student = Student(_safe_id(entry.name), notebook, problem)
+            notebook, problem = find_submission(entry, homework.notebook)
+            # Without a single notebook the folder itself is graded: every check then scores 0
+            # with the reason, as on Gradescope.
+            student = Student(_safe_id(entry.name), notebook or entry, problem)
         elif entry.suffix == ".ipynb":
             student = Student(_safe_id(entry.stem), entry)
         else:
             continue
         info = meta.get(entry.name, {})
         student.names, student.emails = info.get("names", []), info.get("emails", [])
+        student.sids = info.get("sids", [])
         base, n = student.id, 1
         while student.id in seen:
             n += 1
@@ -237,7 +245,7 @@ def write_reports(homework_id: str, outcomes: list[Outcome], out: Path) -> dict:
     totals, per_test = [], {name: [] for name in columns}
     with open(out / "grades.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "names", "emails", "notebook", *columns, "total", "max_total",
+        writer.writerow(["student", "names", "emails", "sids", "notebook", *columns, "total", "max_total",
                          "error"])
         for o in sorted(outcomes, key=lambda o: o.student.id):
             scores = {t["name"]: t["score"] for t in (o.results or {}).get("tests", [])}
@@ -246,6 +254,7 @@ def write_reports(homework_id: str, outcomes: list[Outcome], out: Path) -> dict:
             for name in columns:
                 per_test[name].append(scores.get(name, 0.0))
             writer.writerow([o.student.id, "; ".join(o.student.names), "; ".join(o.student.emails),
+                             "; ".join(o.student.sids),
                              str(o.student.notebook or ""), *[f"{scores.get(n, 0.0):g}" for n in columns],
                              f"{total:g}", f"{sum(max_scores.values()):g}", o.error])
     max_total = sum(max_scores.values())

@@ -1,8 +1,11 @@
 """Command line: a thin layer over the library.
 
-    python -m autograder grade [HW] [SUBMISSION.ipynb] [--results results.json]
+    python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
+    python -m autograder normalize [--check] [HW ...]
     python -m autograder release [HW ...]
+    python -m autograder student-tree -o build/student
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
+    python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
 """
@@ -13,28 +16,53 @@ import sys
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.gradescope import DEFAULT_TIME_LIMIT_S
 
 
 def _grade(args) -> int:
-    from autograder.grade import GraderError, grade
+    from autograder.grade import GraderError, check_parts, grade
     homework = homeworks.get(args.homework)
+    check_parts(homework.id, args.part)
     submission = Path(args.submission) if args.submission else homework.solution
+
+    def report(result) -> None:
+        if args.results:
+            result.write_json(args.results)
+        print(f"{homework.id} — {submission}")
+        print(result.table(), flush=True)
     try:
-        result = grade(homework.id, submission, parts=args.part)
+        result = grade(homework.id, submission, parts=args.part, time_limit_s=args.time_limit,
+                       on_hard_stop=report)
     except GraderError as error:
         print(f"grader error: {error}", file=sys.stderr)
         return 2
-    if args.results:
-        result.write_json(args.results)
-    print(f"{homework.id} — {submission}")
-    print(result.table())
+    report(result)
     for error in result.internal_errors:
         print(f"grader warning: {error}", file=sys.stderr)
     return 0
 
 
+def _normalize(args) -> int:
+    from autograder.normalize import NotebookError, normalize_file
+    try:
+        changed = [hw for hw in map(homeworks.get, args.homeworks or list(homeworks.HOMEWORKS))
+                   if normalize_file(hw, check=args.check)]
+    except NotebookError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for homework in changed:
+        print(f"{homework.solution.relative_to(homeworks.REPO_ROOT)} "
+              f"{'is not normalized' if args.check else 'normalized'}")
+    if args.check and changed:
+        print("run `make notebooks` (or `python -m autograder normalize`)", file=sys.stderr)
+    return 1 if args.check and changed else 0
+
+
 def _release(args) -> int:
+    from autograder.publish import write_public_checks
     from autograder.release import release, update_readme_badges
+    for path in write_public_checks():
+        print(f"wrote {path}")
     for homework_id in args.homeworks or list(homeworks.HOMEWORKS):
         print(f"wrote {release(homework_id)}")
     if update_readme_badges():
@@ -42,15 +70,30 @@ def _release(args) -> int:
     return 0
 
 
+def _student_tree(args) -> int:
+    from autograder.student_tree import write_student_tree
+    print(f"wrote {write_student_tree(args.output)}: push it to the public repository, tag it as "
+          "course.STUDENT_REF says")
+    return 0
+
+
 def _gradescope(args) -> int:
     from autograder.gradescope import build_zip
     output = args.output or f"{args.homework}_autograder.zip"
-    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility)}")
+    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility, time_limit_s=args.time_limit)}")
+    return 0
+
+
+def _prepare_data(args) -> int:
+    from tmlkit.data import save_local_copies
+    print(f"wrote {', '.join(args.datasets)} to {save_local_copies(args.output, tuple(args.datasets))}")
     return 0
 
 
 def _grade_all(args) -> int:
     from autograder.batch import grade_all
+    from autograder.grade import check_parts
+    check_parts(homeworks.get(args.homework).id, args.parts)
     outcomes = grade_all(args.homework, args.submissions, args.output, jobs=args.jobs,
                          force=args.force, parts=args.parts, timeout=args.timeout)
     errors = [o for o in outcomes if o.error]
@@ -73,21 +116,44 @@ def main(argv: list[str] | None = None) -> int:
 
     grade = commands.add_parser("grade", help="grade one notebook and print a table")
     grade.add_argument("homework", nargs="?", default="hw1", help="homework id (default hw1)")
-    grade.add_argument("submission", nargs="?", help="the .ipynb to grade (default: the reference solution)")
+    grade.add_argument("submission", nargs="?", help="the .ipynb to grade, or a folder holding it "
+                       "(default: the reference solution)")
+    grade.add_argument("--time-limit", type=float, metavar="SECONDS",
+                       help="end the whole run by then: checks not started score 0 (no limit by default)")
     grade.add_argument("--results", help="also write Gradescope's results.json here")
     grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
     grade.set_defaults(run=_grade)
 
+    normalize = commands.add_parser("normalize", help="put solution notebooks in committed form "
+                                    "(ids, no outputs, nbgrader metadata from the cell tags)")
+    normalize.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
+    normalize.add_argument("--check", action="store_true",
+                           help="change nothing; exit 1 if a notebook is not normalized")
+    normalize.set_defaults(run=_normalize)
+
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
     release.set_defaults(run=_release)
+
+    tree = commands.add_parser("student-tree", help="write what students get, ready to push")
+    tree.add_argument("-o", "--output", default="build/student", help="folder (default build/student)")
+    tree.set_defaults(run=_student_tree)
 
     gradescope = commands.add_parser("gradescope", help="build a Gradescope autograder zip")
     gradescope.add_argument("homework")
     gradescope.add_argument("-o", "--output", help="zip path (default HW_autograder.zip)")
     gradescope.add_argument("--hidden-visibility", choices=["after_published", "after_due_date", "hidden"],
                             help="Gradescope visibility of hidden checks (default after_published)")
+    gradescope.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="SECONDS",
+                            help=f"each grading run ends by then (default {DEFAULT_TIME_LIMIT_S}: "
+                                 "Gradescope kills a run at 600)")
     gradescope.set_defaults(run=_gradescope)
+
+    prepare = commands.add_parser("prepare-data", help="save local dataset copies that grading "
+                                  "reads cheaply (Gradescope's setup.sh runs this)")
+    prepare.add_argument("datasets", nargs="+", choices=["mnist", "cifar10"])
+    prepare.add_argument("-o", "--output", required=True, help="folder; grading reads it as $TML_DATA_DIR")
+    prepare.set_defaults(run=_prepare_data)
 
     grade_all = commands.add_parser("grade-all", help="grade a folder of submissions in parallel")
     grade_all.add_argument("homework")
@@ -108,4 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    from autograder.grade import UnknownPart
+    try:
+        return args.run(args)
+    except (homeworks.UnknownHomework, UnknownPart) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2

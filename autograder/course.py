@@ -1,17 +1,28 @@
-"""Course-wide settings, in one place: where the kit lives and how notebooks install it."""
+"""Course-wide settings, in one place: where students get the kit, and how notebooks install it.
+
+Students never see this repository. ``python -m autograder student-tree -o DIR`` writes what they
+get (notebooks, the ``tmlkit`` package, a README); push it to ``STUDENT_REPOSITORY`` and tag it
+``STUDENT_REF``. The notebooks' set-up cell installs ``tmlkit`` from exactly that tag (or
+commit), never from a moving branch, so a later push cannot change a running homework.
+"""
 from __future__ import annotations
 
-REPOSITORY = "trustworthy-ml/tml-course-kit"   # GitHub owner/name; change it here only
-BRANCH = "main"
-PACKAGE = "tml-course-kit"
+STUDENT_REPOSITORY = "trustworthy-ml/tml-homework"   # public GitHub owner/name of the student tree
+STUDENT_REF = "v2026.1"                              # the tag or commit the notebooks install
+STUDENT_PACKAGE = "tmlkit"
 
 
 def repository_url() -> str:
-    return f"https://github.com/{REPOSITORY}"
+    return f"https://github.com/{STUDENT_REPOSITORY}"
+
+
+def install_target(ref: str = STUDENT_REF) -> str:
+    """What the set-up cell gives pip: the student package at one tag or commit."""
+    return f"{STUDENT_PACKAGE} @ git+{repository_url()}@{ref}"
 
 
 def colab_url(path: str) -> str:
-    return f"https://colab.research.google.com/github/{REPOSITORY}/blob/{BRANCH}/{path}"
+    return f"https://colab.research.google.com/github/{STUDENT_REPOSITORY}/blob/{STUDENT_REF}/{path}"
 
 
 # Packages Colab already ships (installing these pins there would replace its builds; Colab's
@@ -22,10 +33,10 @@ COLAB_SHIPS = ("scikit-image", "xgboost-cpu")
 def setup_cell_source(requirements: tuple[str, ...] = ()) -> str:
     """The notebooks' first code cell; ``requirements`` are a homework's pinned extras."""
     extras = [r for r in requirements if r.split("==")[0] not in COLAB_SHIPS]
-    lines = ["# Set-up. In Colab this installs the course kit; locally it does nothing.",
+    lines = ["# Set-up. In Colab this installs the course's package; locally it does nothing.",
              "import sys",
              "if \"google.colab\" in sys.modules:",
-             f"    %pip install -q \"{PACKAGE} @ git+{repository_url()}@{BRANCH}\""]
+             f"    %pip install -q \"{install_target()}\""]
     if extras:
         lines.append(f"    %pip install -q {' '.join(extras)}")
     return "\n".join(lines)

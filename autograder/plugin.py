@@ -11,13 +11,21 @@ import pytest
 
 from autograder.results import TestResult
 from autograder.sandbox import Sandbox, Submission, SubmissionError
-from autograder.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+
+NOT_RUN = "not run: the grading time limit was reached"
+
+
+class TimeLimitReached(SubmissionError):
+    """The whole grading run is out of time: this check was not started."""
 
 
 class GradingPlugin:
     def __init__(self, sandbox: Sandbox | None, unusable_reason: str | None = None,
-                 parts: list[str] | None = None):
+                 parts: list[str] | None = None, deadline: float | None = None):
         self.sandbox = sandbox
+        self.deadline = deadline                 # time.monotonic() by which the run must end
+        self.items: list = []                    # the checks collected, in order
         self.parts = parts                       # grade only these sections, e.g. ["2.3"]
         self.unusable_reason = unusable_reason   # the notebook could not be read at all
         self.results: list[TestResult] = []
@@ -35,6 +43,18 @@ class GradingPlugin:
                                                 info.number.startswith(part + ".")
                                                 for part in self.parts)
             items[:] = [item for item in items if wanted(item)]
+        self.items = list(items)
+
+    def results_with_unrun(self) -> list[TestResult]:
+        """The results so far, plus a zero for every collected check that has none yet."""
+        done = list(self.results)
+        names = {(r.number, r.name) for r in done}
+        for item in self.items:
+            info = check_info(item.function)
+            if info is not None and (info.number, title(item.function)) not in names:
+                done.append(TestResult(info.number, title(item.function), 0.0, info.points,
+                                       NOT_RUN, info.visibility))
+        return done
 
     @pytest.fixture(scope="session")
     def hw(self):
@@ -53,11 +73,16 @@ class GradingPlugin:
     def pytest_runtest_call(self, item):
         info = check_info(item.function)
         take_notes()
+        if self.deadline is not None and time.monotonic() >= self.deadline:
+            raise TimeLimitReached(NOT_RUN)
         if self.sandbox is not None and info is not None:
             if info.fresh_process:
                 self.sandbox.restart()
             cap = self.sandbox.limits.call_timeout_s
-            self.sandbox.deadline = time.monotonic() + min(info.timeout, cap or info.timeout)
+            limit = min(info.timeout, cap or info.timeout)
+            if self.deadline is not None:
+                limit = min(limit, self.deadline - time.monotonic())
+            self.sandbox.deadline = time.monotonic() + limit
         try:
             yield
         finally:

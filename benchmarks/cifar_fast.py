@@ -289,7 +289,7 @@ if __name__ == "__main__":
         torch.set_num_threads(args.threads)
 
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    from autograder.data import load_cifar10
+    from tmlkit.data import load_cifar10
 
     split = load_cifar10(args.data)
     test_idx = np.random.default_rng(0).permutation(len(split.x_test))[:args.test]  # test set is class-sorted

@@ -16,10 +16,8 @@ pages counted once, page cache included. It needs root and a writable cgroup fil
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -28,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from autograder import homeworks  # noqa: E402
+from cgroups import MemoryCgroup  # noqa: E402  (beside this file)
 
 # Peak RSS of the sandboxed child: it runs under `unshare --fork`, so RUSAGE_CHILDREN sees only
 # the unshare wrapper. A thread reads each descendant's VmHWM (its own peak) from /proc instead.
@@ -106,43 +105,6 @@ def run(script: str, *args: str, env: dict | None = None, cgroup: "MemoryCgroup 
     return {**json.loads(done.stdout.strip().splitlines()[-1]), **(cgroup.figures() if cgroup else {})}
 
 
-class MemoryCgroup:
-    """A fresh memory cgroup (v2, else v1) holding one run and its descendants."""
-
-    def __init__(self, limit_mib: int):
-        self.v2 = Path("/sys/fs/cgroup/cgroup.controllers").is_file()
-        root = Path("/sys/fs/cgroup") if self.v2 else Path("/sys/fs/cgroup/memory")
-        self.path = root / f"tml-grading-speed-{os.getpid()}"
-        self.path.mkdir()
-        limit = str(limit_mib << 20)
-        (self.path / ("memory.max" if self.v2 else "memory.limit_in_bytes")).write_text(limit)
-        if self.v2:
-            (self.path / "memory.swap.max").write_text("0")
-
-    def enter(self) -> None:        # in the child, before exec
-        (self.path / "cgroup.procs").write_text(str(os.getpid()))
-
-    def figures(self) -> dict:
-        if self.v2:
-            peak = int((self.path / "memory.peak").read_text())
-            events = dict(line.split() for line in (self.path / "memory.events").read_text().splitlines())
-            return {"cgroup_mb": peak / 2**20, "oom_kills": int(events.get("oom_kill", 0))}
-        return {"cgroup_mb": int((self.path / "memory.max_usage_in_bytes").read_text()) / 2**20,
-                "limit_hits": int((self.path / "memory.failcnt").read_text())}
-
-    def remove(self) -> None:
-        # A run killed at the limit can leave its sandboxed child behind for a moment.
-        for _ in range(50):
-            for pid in (self.path / "cgroup.procs").read_text().split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(pid), signal.SIGKILL)
-            try:
-                return self.path.rmdir()
-            except OSError:
-                time.sleep(0.1)
-        print(f"could not remove {self.path}", file=sys.stderr)
-
-
 # Parts left out by default: training that the figure is not about (HW1 part 3 trains CIFAR-10).
 SLOW_PARTS = {"hw1": {"3"}}
 
@@ -163,6 +125,8 @@ def main() -> None:
                         help="skip the whole-notebook runs (e.g. in a venv without Jupyter)")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
                         help="grade inside a memory cgroup with this limit (Gradescope: 768)")
+    parser.add_argument("--cpus", type=float, metavar="N",
+                        help="with --memory-limit: a CPU quota as well (Gradescope: 0.5)")
     args = parser.parse_args()
     env = {"MPLBACKEND": "Agg", **({"TML_QUICK": "1"} if args.quick else {})}
     for homework_id in args.homework or list(homeworks.HOMEWORKS):
@@ -171,7 +135,7 @@ def main() -> None:
         parts = [p for p in parts_of(homework) if p not in slow]
         grades = []
         for _ in range(args.repeats):
-            cgroup = MemoryCgroup(args.memory_limit) if args.memory_limit else None
+            cgroup = MemoryCgroup(args.memory_limit, args.cpus) if args.memory_limit else None
             try:
                 grades.append(run(MEASURE_GRADE, homework.id, str(homework.solution),
                                   json.dumps(parts), cgroup=cgroup))

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from autograder.checks import explanations as ref
-from autograder.checks.models import small_cnn
+from tmlkit.models import small_cnn
 
 
 def score(model, image: np.ndarray, c: int) -> float:

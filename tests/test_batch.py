@@ -49,8 +49,19 @@ def test_discover_layouts(tmp_path):
     assert set(students) == {"alice", "submission_1", "submission_2", "submission_3"}
     assert students["submission_1"].names == ["Bob Stub"]
     assert students["submission_1"].emails == ["bob@example.edu"]
-    assert students["submission_2"].notebook is None and "No .ipynb" in students["submission_2"].problem
+    assert students["submission_1"].sids == ["2"]
+    assert students["submission_2"].notebook.is_dir()       # graded as a folder: zeros, the reason
+    assert "No notebook was submitted" in students["submission_2"].problem
     assert students["submission_3"].notebook.name == "mine.ipynb"
+
+
+def test_discover_finds_the_export_inside_the_folder_it_was_unpacked_in(tmp_path):
+    """Gradescope's export zip unpacks to assignment_NNN_export/: the folder above it works too."""
+    (tmp_path / "download").mkdir()
+    make_class(tmp_path / "download" / "assignment_123_export")
+    students = {s.id: s for s in discover("hw1", tmp_path / "download")}
+    assert set(students) == {"alice", "submission_1", "submission_2", "submission_3"}
+    assert students["submission_1"].sids == ["2"]
 
 
 def test_grade_all_outputs(tmp_path):
@@ -64,7 +75,9 @@ def test_grade_all_outputs(tmp_path):
     assert rows["alice"]["total"] == "5" and rows["alice"]["error"] == ""
     assert [rows["alice"][name] for name in ATTRIBUTION] == ["2", "2", "1"]
     assert rows["submission_1"]["total"] == "0" and rows["submission_1"]["names"] == "Bob Stub"
-    assert rows["submission_2"]["total"] == "0" and "No .ipynb" in rows["submission_2"]["error"]
+    assert rows["submission_1"]["sids"] == "2"
+    assert rows["submission_2"]["total"] == "0"
+    assert "No notebook was submitted" in (out / "students" / "submission_2" / "feedback.md").read_text()
     assert rows["submission_3"]["total"] == "0"             # unreadable: graded 0 with the reason
     for student in rows:
         assert (out / "students" / student / "results.json").is_file()
@@ -74,7 +87,6 @@ def test_grade_all_outputs(tmp_path):
     for test in stub_results["tests"]:                      # every message, hints included
         assert test["name"] in feedback and test["output"].splitlines()[0] in feedback
     assert "not valid notebook JSON" in (out / "students" / "submission_3" / "feedback.md").read_text()
-    assert "could not be graded" in (out / "students" / "submission_2" / "feedback.md").read_text()
     summary = (out / "summary.md").read_text()
     assert "mean **1.25**, median **0**" in summary
     assert "Tests most students failed" in summary and ATTRIBUTION[0] in summary

@@ -3,10 +3,11 @@ import numpy as np
 import pytest
 from scipy.optimize import linprog, minimize
 
-from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
-from autograder.checks.attribution import completeness_error
-from autograder.checks.numeric import as_array, numerical_gradient, rel_error
-from autograder.spec import CheckFailed
+from autograder.checks.adversarial import min_l2_targeted_linear
+from tmlkit.numeric import lp_sizes
+from tmlkit.attribution import completeness_error
+from tmlkit.numeric import as_array, numerical_gradient, rel_error
+from tmlkit.spec import CheckFailed
 from conftest import needs_cifar, needs_mnist
 
 
@@ -71,7 +72,7 @@ def test_completeness_error_and_sizes():
 
 
 def test_digit_labels_and_student_images_agree_with_digits():
-    from autograder.checks import datasets
+    from tmlkit import datasets
     full = datasets.digits(600, 300, np.float32)
     labels = datasets.digit_labels(600, 300)
     np.testing.assert_array_equal(labels.y_train, full.y_train)
@@ -90,7 +91,7 @@ def test_digit_labels_and_student_images_agree_with_digits():
 
 @needs_cifar
 def test_cifar_subset_decodes_the_same_images_as_the_full_load():
-    from autograder import data
+    from tmlkit import data
     train, test = np.array([0, 49_999, 17, 17]), np.array([9_999, 3])
     subset, full = data.load_cifar10_subset(train, test), data.load_cifar10(download=False)
     for got, expected in zip((subset.x_train, subset.y_train, subset.x_test, subset.y_test),
@@ -101,7 +102,7 @@ def test_cifar_subset_decodes_the_same_images_as_the_full_load():
 
 def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
     from autograder.plugin import GradingPlugin
-    from autograder.spec import check
+    from tmlkit.spec import check
 
     events = []
 
@@ -132,7 +133,7 @@ def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
 @needs_cifar
 @needs_mnist
 def test_local_copies_for_gradescope_read_back_the_same_data(tmp_path, monkeypatch):
-    from autograder import data
+    from tmlkit import data
     folder = data.save_local_copies(tmp_path / "data")
     mnist, cifar = data.load_mnist(download=False), data.load_cifar10(download=False)
     monkeypatch.setenv(data.DATA_ENV, str(folder))

@@ -4,9 +4,12 @@ import subprocess
 import sys
 
 import jsonschema
+import pytest
 from conftest import REPO
 
-from autograder.grade import grade
+from autograder import homeworks
+from autograder.cli import main
+from autograder.grade import UnknownPart, check_parts, grade
 
 SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
 SOFTMAX_ONLY = '''
@@ -55,6 +58,25 @@ def test_syntax_error_costs_only_that_cell(notebook):
     assert any("SyntaxError" in note for note in result.notes)
 
 
-def test_grader_errors_exit_nonzero(notebook):
-    done = cli("grade", "hw1", str(notebook(SOFTMAX_ONLY)), "--part", "9.9")
-    assert done.returncode != 0 and "grader error" in done.stderr
+def test_unknown_part_lists_the_parts(notebook):
+    done = cli("grade", "hw1", str(notebook(SOFTMAX_ONLY)), "--part", "9")
+    assert done.returncode == 2 and "exit code" not in done.stderr
+    assert "hw1 has no part '9'; its parts: 1.1, 2.1, 2.2, 2.3, 3" in done.stderr
+
+
+def test_part_prefix_selects_its_subparts():
+    check_parts("hw5", ["1", "2.2", "4"])   # "1" selects 1.1 ... 1.4: no error
+    with pytest.raises(UnknownPart, match="1.1, 1.2"):
+        check_parts("hw5", ["1.9"])
+
+
+def test_unknown_homework_is_a_library_exception_and_a_cli_message(capsys):
+    with pytest.raises(homeworks.UnknownHomework, match="known: hw1, hw2"):
+        homeworks.get("hw9")
+    assert main(["release", "hw9"]) == 2
+    assert "unknown homework 'hw9'; known: hw1" in capsys.readouterr().err
+
+
+def test_normalize_check_passes_on_the_committed_solutions(capsys):
+    assert main(["normalize", "--check"]) == 0
+    assert capsys.readouterr().out == ""

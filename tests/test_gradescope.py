@@ -1,15 +1,20 @@
-"""Every homework's Gradescope zip, run end to end in a stand-in for /autograder.
+"""Every homework's Gradescope zip, run the way Gradescope's own harness runs it.
 
-For each homework: the solution gets full marks, the student notebook zero, and the student
-notebook with a few functions filled in from the solution exactly the points of the checks those
-functions satisfy. Every results.json is validated against Gradescope's schema. One zip per
-homework is built and reused (grading hw1's solution includes the ~30 s CIFAR-10 CPU check).
+From the zip alone (gradescope/autograder_samples: docs/specs.md, manual_docker/Dockerfile): its
+contents extracted into ROOT/source, run_autograder copied to ROOT, `bash ROOT/source/setup.sh` run
+from another folder, then ROOT/run_autograder from ROOT per submission, with a python3 that has the
+dependencies but cannot import this project. For each homework: the solution gets full marks, the
+student notebook zero, and the student notebook with a few functions filled in from the solution
+exactly the points of the checks those functions satisfy. Every results.json is validated against
+Gradescope's schema. One image per homework is built and reused.
 """
 from __future__ import annotations
 
 import ast
 import json
 import os
+import time
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,7 +25,7 @@ import nbformat
 import pytest
 from conftest import REPO, replace_function
 
-from autograder import homeworks
+from tmlkit import data, homeworks
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 
@@ -71,29 +76,99 @@ def partial_submission(homework_id: str, out: Path) -> Path:
     return out
 
 
-def run_zip(zip_path: Path, homework_id: str, submission: Path, root: Path, **env) -> dict:
-    """Unpack the zip into root/autograder and run run_autograder as Gradescope would."""
+VENV_BIN = Path(sys.executable).parent
+
+
+def harness_env(root: Path, **extra: str) -> dict:
+    """What Gradescope's image gives the scripts: a python3 on PATH that has the dependencies but
+    not this project (no PYTHONPATH, no editable install), and nothing of the test's environment."""
+    env = {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root.parent),
+           "LANG": "C.UTF-8", "AUTOGRADER_ROOT": str(root), "MPLBACKEND": "Agg"}
+    if data.data_dir() is not None:
+        env[data.DATA_ENV] = str(data.data_dir())
+    return {**env, **extra}
+
+
+def install_zip(zip_path: Path, root: Path) -> Path:
+    """Build Gradescope's image from the zip alone, as manual_docker/Dockerfile does: contents
+    into root/source, run_autograder copied up, then `bash root/source/setup.sh` run from
+    elsewhere (offline: the pip install is skipped, every file it names must exist)."""
     with zipfile.ZipFile(zip_path) as archive:
-        archive.extractall(root / "autograder")
-    for name in ("run_autograder", "setup.sh"):
-        os.chmod(root / "autograder" / name, 0o755)
-    (root / "autograder" / "submission").mkdir()
-    notebook = homeworks.get(homework_id).notebook
-    (root / "autograder" / "submission" / notebook).write_bytes(submission.read_bytes())
-    environment = {**os.environ, "AUTOGRADER_ROOT": str(root / "autograder"),
-                   "PATH": f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}", **env}
-    done = subprocess.run([str(root / "autograder" / "run_autograder")], env=environment,
+        archive.extractall(root / "source")
+    shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    os.chmod(root / "run_autograder", 0o755)
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    done = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=elsewhere,
+                          env=harness_env(root, TML_SETUP_OFFLINE="1"), capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root
+
+
+def run_submission(root: Path, files: dict[str, bytes], **env: str) -> dict:
+    """One submission, as Gradescope runs it: fresh submission/ and results/, then
+    /autograder/run_autograder from /autograder."""
+    for folder in ("submission", "results"):
+        shutil.rmtree(root / folder, ignore_errors=True)
+    for name, content in files.items():
+        (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / "submission" / name).write_bytes(content)
+    (root / "submission").mkdir(exist_ok=True)
+    done = subprocess.run([str(root / "run_autograder")], cwd=root, env=harness_env(root, **env),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
-    results = json.loads((root / "autograder" / "results" / "results.json").read_text())
+    results = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
     return results
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """One installed image per homework, built on first use."""
+    built = {}
+
+    def image(homework_id: str) -> Path:
+        if homework_id not in built:
+            folder = tmp_path_factory.mktemp(homework_id)
+            zip_path = build_zip(homework_id, folder / f"{homework_id}_autograder.zip")
+            built[homework_id] = install_zip(zip_path, folder / "autograder")
+        return built[homework_id]
+    return image
+
+
+def run_zip(images, homework_id: str, submission: Path) -> dict:
+    notebook = homeworks.get(homework_id).notebook
+    return run_submission(images(homework_id), {notebook: submission.read_bytes()})
 
 
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("zips")
     return {hw: build_zip(hw, folder / f"{hw}_autograder.zip") for hw in homeworks.HOMEWORKS}
+
+
+def test_harness_python_cannot_import_the_project(tmp_path):
+    """Otherwise a file missing from the zip would go unnoticed."""
+    done = subprocess.run([str(VENV_BIN / "python3"), "-c", "import autograder"], cwd=tmp_path,
+                          env=harness_env(tmp_path / "autograder"), capture_output=True, text=True)
+    assert done.returncode != 0 and "No module named 'autograder'" in done.stderr
+
+
+def test_setup_refuses_a_zip_of_the_folder(tmp_path):
+    """A zip whose files sit one folder down (the layout this kit once shipped) fails set-up
+    with a message that says so, rather than later, per submission."""
+    good = build_zip("hw4", tmp_path / "good.zip")
+    nested = tmp_path / "nested.zip"
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(nested, "w") as target:
+        for info in source.infolist():
+            if info.filename in ("setup.sh", "run_autograder"):
+                target.writestr(info, source.read(info))
+            else:
+                info.filename = "source/" + info.filename
+                target.writestr(info, source.read(info))
+    with pytest.raises(AssertionError, match="requirements.txt is missing"):
+        install_zip(nested, tmp_path / "autograder")
 
 
 def test_every_homework_has_a_partial_submission():
@@ -103,21 +178,27 @@ def test_every_homework_has_a_partial_submission():
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
 def test_zip_contents(zips, homework_id):
     with zipfile.ZipFile(zips[homework_id]) as archive:
-        names = set(archive.namelist())
-        requirements = archive.read("source/requirements.txt").decode()
+        infos = {info.filename: info for info in archive.infolist()}
+        requirements = archive.read("requirements.txt").decode()
         run = archive.read("run_autograder").decode()
-    assert {"setup.sh", "run_autograder", "source/requirements.txt",
-            "source/autograder/cli.py", f"source/autograder/homeworks/{homework_id}.py"} <= names
-    assert not any(name.endswith(".ipynb") or "solutions" in name for name in names)
+        setup = archive.read("setup.sh").decode()
+    assert {"setup.sh", "run_autograder", "requirements.txt", "autograder/__main__.py",
+            f"autograder/homeworks/{homework_id}.py"} <= set(infos)
+    assert not any(name.endswith(".ipynb") or "solutions" in name for name in infos)
+    modes = {name: (info.external_attr >> 16) & 0o777 for name, info in infos.items()}
+    assert modes["setup.sh"] == modes["run_autograder"] == 0o755
+    assert modes["requirements.txt"] == 0o644
     assert "download.pytorch.org/whl/cpu" in requirements and "+cpu" in requirements
     for extra in homeworks.get(homework_id).requirements:
         assert extra in requirements
     assert f"grade {homework_id} " in run and "TML_HIDDEN_VISIBILITY" not in run
+    assert "--time-limit" in run and "--no-cache-dir" in setup
+    assert f'DATASETS="{" ".join(homeworks.get(homework_id).datasets)}"' in setup
 
 
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
-def test_solution_full_marks(zips, homework_id, tmp_path):
-    results = run_zip(zips[homework_id], homework_id, homeworks.get(homework_id).solution, tmp_path)
+def test_solution_full_marks(images, homework_id):
+    results = run_zip(images, homework_id, homeworks.get(homework_id).solution)
     max_total = sum(t["max_score"] for t in results["tests"])
     assert results["score"] == pytest.approx(max_total) and max_total > 0
     assert all(t["status"] == "passed" for t in results["tests"])
@@ -126,27 +207,99 @@ def test_solution_full_marks(zips, homework_id, tmp_path):
 
 
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
-def test_stub_zero(zips, homework_id, tmp_path):
-    results = run_zip(zips[homework_id], homework_id, homeworks.get(homework_id).student, tmp_path)
+def test_stub_zero(images, homework_id):
+    results = run_zip(images, homework_id, homeworks.get(homework_id).student)
     assert results["score"] == 0
     assert all(t["status"] == "failed" and t["output"] for t in results["tests"])
 
 
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
-def test_partial_submission_exact_score(zips, homework_id, tmp_path):
+def test_partial_submission_exact_score(images, homework_id, tmp_path):
     submission = partial_submission(homework_id, tmp_path / "partial.ipynb")
-    results = run_zip(zips[homework_id], homework_id, submission, tmp_path / "root")
+    results = run_zip(images, homework_id, submission)
     expected = PARTIAL[homework_id][1]
     scored = {t["name"]: t["score"] for t in results["tests"] if t["score"] > 0}
     assert scored == expected
     assert results["score"] == pytest.approx(sum(expected.values()))
 
 
+def test_submission_under_another_name_with_macos_debris(images, tmp_path):
+    """A renamed download inside a folder, beside the junk a macOS zip carries, is graded."""
+    partial = partial_submission("hw4", tmp_path / "partial.ipynb").read_bytes()
+    results = run_submission(images("hw4"), {
+        "HW4 - Jane Doe (1).ipynb": partial,
+        "__MACOSX/._HW4 - Jane Doe (1).ipynb": b"\x00\x05\x16\x07",
+        "._HW4 - Jane Doe (1).ipynb": b"\x00\x05\x16\x07",
+        ".ipynb_checkpoints/HW4 - Jane Doe (1)-checkpoint.ipynb": b"{}"})
+    assert results["score"] == pytest.approx(sum(PARTIAL["hw4"][1].values()))
+
+
+@pytest.mark.parametrize("files, says", [
+    ({"a.ipynb": b"{}", "nested/b.ipynb": b"{}"}, "2 notebooks were submitted"),
+    ({"notes.txt": b"hello"}, "No notebook was submitted"),
+])
+def test_no_single_notebook_scores_zero_with_the_reason(images, files, says):
+    results = run_submission(images("hw4"), files)
+    assert results["score"] == 0 and results["tests"]
+    for test in results["tests"]:
+        assert test["score"] == 0 and says in test["output"]
+        if len(files) == 2:
+            assert "a.ipynb" in test["output"] and "nested/b.ipynb" in test["output"]
+
+
+SLEEPY = """
+import time
+
+def weighted_least_squares(X, y, w):
+    time.sleep(3600)
+"""
+
+
+def test_total_time_limit_from_the_zip(images, tmp_path):
+    """A submission that sleeps: the run ends at the time limit, results.json is written, and
+    the checks it never reached score 0 as not run."""
+    from conftest import write_notebook
+    from autograder.plugin import NOT_RUN
+    sleepy = write_notebook(tmp_path / "sleepy.ipynb", SLEEPY).read_bytes()
+    began = time.monotonic()
+    results = run_submission(images("hw4"), {"sleepy.ipynb": sleepy}, TML_TIME_LIMIT_S="6")
+    assert time.monotonic() - began < 60
+    assert results["score"] == 0
+    outputs = [t["output"] for t in results["tests"]]
+    assert sum(NOT_RUN in output for output in outputs) >= len(outputs) - 2, outputs
+
+
+HARD_STOP = """
+import sys, time
+import autograder.grade as grading
+from autograder.sandbox.parent import Sandbox
+grading.HARD_STOP_GRACE_S = 1
+Sandbox.call = lambda self, name, *args, **kwargs: time.sleep(3600)   # a grader stuck for good
+grading.grade("hw4", sys.argv[1], time_limit_s=2,
+              on_hard_stop=lambda result: result.write_json(sys.argv[2]))
+raise SystemExit("not reached: the watchdog ends the process")
+"""
+
+
+def test_hard_stop_writes_results_when_the_grader_itself_hangs(tmp_path):
+    out = tmp_path / "results.json"
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", HARD_STOP, str(homeworks.get("hw4").solution),
+                           str(out)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - began < 60
+    from autograder.plugin import NOT_RUN
+    results = json.loads(out.read_text())
+    assert results["score"] == 0 and len(results["tests"]) > 10     # every hw4 check is listed
+    assert all(t["output"] == NOT_RUN for t in results["tests"])
+
+
 def test_hidden_visibility_option_in_zip(tmp_path):
     """A zip built with hidden_visibility="hidden" marks hidden checks "hidden" on Gradescope."""
     zip_path = build_zip("hw4", tmp_path / "hw4.zip", hidden_visibility="hidden")
     submission = partial_submission("hw4", tmp_path / "partial.ipynb")
-    results = run_zip(zip_path, "hw4", submission, tmp_path / "root")
+    root = install_zip(zip_path, tmp_path / "autograder")
+    results = run_submission(root, {"partial.ipynb": submission.read_bytes()})
     by_name = {t["name"]: t["visibility"] for t in results["tests"]}
     assert by_name["2.2 weighted_least_squares: hidden problems, some ill-conditioned"] == "hidden"
     assert by_name["2.2 weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)"] \

@@ -212,7 +212,7 @@ def test_references_agree_with_what_they_stand_for():
     assert ref.reference_average_drop(ref.linear_predict(W, b), images,
                                       np.ones((6, 4, 4))) == 0.0
     # the point influence at the last layer of a linear model is W_c, summed per channel
-    from autograder.checks.models import small_cnn
+    from tmlkit.models import small_cnn
     cnn = small_cnn(1, 3, 16, 5)
     point = ref.reference_layer_influence(cnn, "classifier", rng.uniform(size=(3, 16, 16)), 2,
                                           "point")

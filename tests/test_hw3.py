@@ -7,7 +7,7 @@ import pytest
 from conftest import assert_loses_exactly, run_quick, needs_mnist, replace_function
 
 from autograder import homeworks
-from autograder.checks.syntax import forbidden_uses, unimplemented
+from tmlkit.syntax import forbidden_uses, unimplemented
 from autograder.grade import grade
 
 HW3 = homeworks.get("hw3")

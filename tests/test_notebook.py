@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from autograder.notebook import (MAX_NOTEBOOK_BYTES, NotebookError, extract_cell,
+from tmlkit.notebook import (MAX_NOTEBOOK_BYTES, NotebookError, extract_cell,
                                  extract_definitions, read_notebook)
 
 

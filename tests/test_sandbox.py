@@ -1,8 +1,15 @@
 """Student code runs in a child process: faults cost only the call that hit them."""
+import json
+import subprocess
+import sys
 import time
 
 import numpy as np
 import pytest
+from conftest import REPO, write_notebook
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+import cgroups  # noqa: E402  (benchmarks/cgroups.py: memory cgroups as Docker makes them)
 
 from autograder.grade import prepare
 from autograder.sandbox import (MissingFunction, StudentException, Submission, SubmissionCrashed,
@@ -139,7 +146,7 @@ def test_a_call_frees_its_arguments_before_the_next_arrives(sandbox):
 def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
     import torch
 
-    from autograder.checks.models import tiny_mlp
+    from tmlkit.models import tiny_mlp
     from autograder.sandbox import Build
     from conftest import write_notebook
     source = ("import torch\n"
@@ -148,9 +155,38 @@ def test_models_are_built_in_the_child_from_trusted_factories(tmp_path):
               "    return model(torch.as_tensor(x))\n")
     box, _ = prepare(write_notebook(tmp_path / "m.ipynb", source))
     with box:
-        model = Build("autograder.checks.models:tiny_mlp", (3,))
+        model = Build("tmlkit.models:tiny_mlp", (3,))
         x = np.ones((2, 4))
         got = call(box, "predict", model, model.attribute("0"), x)
         np.testing.assert_allclose(got, tiny_mlp(3)(torch.as_tensor(x)).detach().numpy())
         with pytest.raises(StudentException, match="refused to build"):
             call(box, "predict", Build("os:system", ("true",)), None, x)
+
+
+HOG = """
+import numpy as np
+
+def weighted_least_squares(X, y, w):
+    hog = np.ones((4 << 30) // 8)        # 4 GiB, every page touched
+    return hog[:3]
+"""
+
+
+@pytest.mark.skipif(not cgroups.available(), reason="needs root and a writable cgroup file system")
+def test_a_child_killed_at_the_memory_limit_is_reported_as_out_of_memory(tmp_path):
+    """As in Gradescope's container: the cgroup's limit, not RLIMIT_AS, stops the child. Its exit
+    status says nothing useful (under unshare it is 1), so the grader reads the cgroup's count."""
+    write_notebook(tmp_path / "hog.ipynb", HOG)
+    out = tmp_path / "results.json"
+    group = cgroups.MemoryCgroup(1024)
+    try:
+        done = subprocess.run([sys.executable, "-m", "autograder", "grade", "hw4",
+                               str(tmp_path / "hog.ipynb"), "--part", "2.2", "--results", str(out)],
+                              cwd=REPO, capture_output=True, text=True, timeout=300,
+                              preexec_fn=group.enter)
+    finally:
+        group.remove()
+    assert done.returncode == 0, done.stderr
+    outputs = [test["output"] for test in json.loads(out.read_text())["tests"]]
+    assert any("ran out of memory" in output for output in outputs), outputs
+    assert not any("exit()" in output for output in outputs), outputs

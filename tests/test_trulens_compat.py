@@ -1,4 +1,4 @@
-"""autograder.trulens_compat: trulens 0.13.4 imports and computes correctly through it, in a
+"""tmlkit.trulens_compat: trulens 0.13.4 imports and computes correctly through it, in a
 fresh interpreter each time (the fix acts at import), on whatever Python runs the tests."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ except importlib.metadata.PackageNotFoundError:
 if not (_VERSION or "").startswith("0.13."):   # importing the fix would refuse, by design
     pytest.skip(f"trulens 0.13.x is not installed (found {_VERSION})", allow_module_level=True)
 
-from autograder import trulens_compat  # noqa: E402
+from tmlkit import trulens_compat  # noqa: E402
 
 TRULENS_API = """
 from trulens.nn.attribution import InputAttribution, IntegratedGradients, InternalInfluence
@@ -36,9 +36,9 @@ def run_python(*pieces: str) -> subprocess.CompletedProcess:
 
 
 def test_the_whole_api_imports_and_agrees_with_autograd():
-    done = run_python("import autograder.trulens_compat", TRULENS_API, """
+    done = run_python("import tmlkit.trulens_compat", TRULENS_API, """
         import numpy as np, torch
-        from autograder.checks.models import small_cnn
+        from tmlkit.models import small_cnn
         model = small_cnn(0, double=False)
         x = np.random.default_rng(0).normal(size=(1, 3, 16, 16)).astype(np.float32)
         wrapper = get_model_wrapper(model, device="cpu")
@@ -69,7 +69,7 @@ def test_works_without_tkinter_and_without_scipy_ndimage_filters():
         import scipy.ndimage
         sys.modules["tkinter"] = None                 # makes `import tkinter` fail
         sys.modules["scipy.ndimage.filters"] = None   # and `from scipy.ndimage.filters import`
-        import autograder.trulens_compat
+        import tmlkit.trulens_compat
         from trulens.visualizations import MaskVisualizer
         import trulens.visualizations as v
         assert v.gaussian_filter is scipy.ndimage.gaussian_filter
@@ -81,7 +81,7 @@ def test_works_without_tkinter_and_without_scipy_ndimage_filters():
 def test_lens_is_identity_hashable_and_rewrites_bypass_the_bytecode_cache():
     done = run_python("""
         import importlib, sys
-        import autograder.trulens_compat
+        import tmlkit.trulens_compat
         from trulens.utils.typing import Lens, TensorAKs
         lens = TensorAKs.lens_args
         assert hash(lens) == hash(lens) and lens == lens and Lens(None, None) != Lens(None, None)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from autograder.sandbox.wire import Opaque, WireError, decode, encode, recv, send
+from tmlkit.wire import Opaque, WireError, decode, encode, recv, send
 
 
 def round_trip(value):

@@ -1,14 +1,8 @@
-"""Ground truth for evasion attacks: norms, box constraints, and exact minimal perturbations."""
+"""Ground truth for evasion attacks: exact minimal perturbations (never shipped to students)."""
 from __future__ import annotations
 
 import numpy as np
 from scipy.optimize import minimize
-
-
-def lp_sizes(delta: np.ndarray, zero_tol: float = 1e-12) -> dict[str, float]:
-    delta = np.ravel(delta)
-    return {"L0": float(np.count_nonzero(np.abs(delta) > zero_tol)), "L1": float(np.abs(delta).sum()),
-            "L2": float(np.linalg.norm(delta)), "Linf": float(np.abs(delta).max(initial=0.0))}
 
 
 def min_l2_targeted_linear(W: np.ndarray, b: np.ndarray, x: np.ndarray, target: int,

@@ -1,4 +1,4 @@
-"""Trusted models and reference computations for the explanation homework (hw2).
+"""Reference computations for the explanation homework (hw2); never shipped to students.
 
 Everything here is an *independent* second implementation of what the students write with
 trulens: brute force over permutations for Shapley values, closed-form weighted least squares for
@@ -11,35 +11,7 @@ from math import factorial
 
 import numpy as np
 
-
-# ---------------------------------------------------------------------------------------------
-# Trusted model factories (built in the student's process from a ``Build``)
-# ---------------------------------------------------------------------------------------------
-
-def linear_image_model(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
-                       scale: float = 3.0, double: bool = True, bias_shift: float = 0.0):
-    """logits = W · flatten(x) + b: a model whose outputs under any masking are known in closed
-    form (see ``linear_image_weights``). W has shape (classes, channels·size²)."""
-    import torch
-    W, b = linear_image_weights(seed, channels, size, classes, scale, bias_shift)
-    layer = torch.nn.Linear(W.shape[1], classes).double()   # float64 first: W exactly
-    with torch.no_grad():
-        layer.weight.copy_(torch.as_tensor(W))
-        layer.bias.copy_(torch.as_tensor(b))
-    model = torch.nn.Sequential(torch.nn.Flatten(), layer)
-    model.eval()
-    return model if double else model.float()
-
-
-def linear_image_weights(seed: int, channels: int = 3, size: int = 8, classes: int = 4,
-                         scale: float = 3.0, bias_shift: float = 0.0) \
-        -> tuple[np.ndarray, np.ndarray]:
-    """The W (classes, D) and b (classes,) of ``linear_image_model``, drawn with numpy; every
-    bias is raised by ``bias_shift`` (Average Drop needs positive top logits)."""
-    rng = np.random.default_rng(seed)
-    D = channels * size * size
-    return (rng.normal(scale=scale / np.sqrt(D), size=(classes, D)),
-            rng.normal(size=classes) + bias_shift)
+from tmlkit.models import linear_image_model, linear_image_weights  # noqa: F401  (for the spec)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,12 +13,12 @@ import numpy as np
 from scipy.special import log_softmax as reference_log_softmax
 from scipy.special import softmax as reference_softmax
 
-from autograder.checks import datasets
-from autograder.checks.adversarial import lp_sizes, min_l2_targeted_linear
-from autograder.checks.attribution import completeness_error
-from autograder.checks.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
+from tmlkit import datasets
+from autograder.checks.adversarial import min_l2_targeted_linear
+from tmlkit.attribution import completeness_error
+from tmlkit.numeric import (accuracy, lp_sizes, as_array, as_float, as_pair, assert_close,
                                        numerical_gradient, rel_error)
-from autograder.spec import CheckFailed, PartialCredit, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, PartialCredit, check, hidden_rng, note
 
 ACCURACY_BAR = 0.80
 
@@ -367,7 +367,7 @@ def cuda_available() -> bool:
 def test_cifar_accuracy_within_budget(hw):
     """train_cifar_model: test accuracy within the time budget"""
     if cuda_available():
-        from autograder import data
+        from tmlkit import data
         split = data.load_cifar10(download=False)
         x_train, y_train, x_test, y_test = split.x_train, split.y_train, split.x_test, split.y_test
         budget, bar, label = GPU_BUDGET_S, GPU_BAR, "GPU run on the full CIFAR-10"

@@ -4,7 +4,7 @@ gradients, internal influence (students use trulens) and attribution metrics.
 Every reference is independent of trulens: closed-form weighted least squares, brute force over
 permutations, captum and torch autograd, numpy on a linear image model whose outputs under
 masking are known in closed form. Models cross into the student's process as ``Build``s of the
-trusted factories ``autograder.checks.models:small_cnn`` (float32, as trulens computes in the
+trusted factories ``tmlkit.models:small_cnn`` (float32, as trulens computes in the
 default dtype) and ``autograder.checks.explanations:linear_image_model``; the grader builds the
 same models here (in float64) for its references.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from autograder.checks import explanations as ref
-from autograder.checks.models import small_cnn
-from autograder.checks.numeric import as_array, as_float, as_pair
-from autograder.sandbox.wire import Build
-from autograder.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.models import small_cnn
+from tmlkit.numeric import as_array, as_float, as_pair
+from tmlkit.wire import Build
+from tmlkit.spec import CheckFailed, check, hidden_rng, note
 
-CNN = "autograder.checks.models:small_cnn"
-LINEAR = "autograder.checks.explanations:linear_image_model"
+CNN = "tmlkit.models:small_cnn"
+LINEAR = "tmlkit.models:linear_image_model"
 
 
 def _norm_error(actual, expected) -> float:

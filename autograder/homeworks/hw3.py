@@ -19,13 +19,13 @@ from functools import lru_cache
 import numpy as np
 from scipy import optimize, stats
 
-from autograder.checks import datasets
-from autograder.checks.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
+from tmlkit import datasets
+from tmlkit.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
                                        numerical_gradient, rel_error)
-from autograder.checks.syntax import forbidden_uses, unimplemented
-from autograder.sandbox import StudentException, SubmissionError
-from autograder.sandbox.wire import Build
-from autograder.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.syntax import forbidden_uses, unimplemented
+from tmlkit.errors import StudentException, SubmissionError
+from tmlkit.wire import Build
+from tmlkit.spec import CheckFailed, check, hidden_rng, note
 
 
 
@@ -704,7 +704,7 @@ OOD_BAR, DIGITS_OOD_BAR = 0.99, 0.97   # scikit-learn digits: ~110 test 1s and 6
 # The images are built in the student's process (a trusted factory), so the grader holds only
 # the labels: 60,000 float32 MNIST images are 188 MB, and a second copy in the grader did not
 # fit Gradescope's 768 MB.
-STUDENT_DIGITS = "autograder.checks.datasets:digits_for_student"
+STUDENT_DIGITS = "tmlkit.datasets:digits_for_student"
 ONE_OR_SIX, OUT_OF_DISTRIBUTION = (1, 6), (3,)
 
 

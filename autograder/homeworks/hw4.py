@@ -3,7 +3,7 @@
 Public checks use fixed seeds, so the notebook's self-check cells run them too. Hidden checks
 draw fresh instances on every grading run (seed from $TML_GRADER_SEED when reproducibility is
 wanted). Models cross into the student's process as ``Build``s of the trusted factory
-``autograder.checks.models:small_cnn``; the grader builds the same model here for its reference.
+``tmlkit.models:small_cnn``; the grader builds the same model here for its reference.
 """
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from itertools import combinations
 
 import numpy as np
 
-from autograder.checks.models import small_cnn
-from autograder.checks.numeric import as_array, assert_close, rel_error
-from autograder.sandbox.wire import Build
-from autograder.spec import CheckFailed, check, hidden_rng
+from tmlkit.models import small_cnn
+from tmlkit.numeric import as_array, assert_close, rel_error
+from tmlkit.wire import Build
+from tmlkit.spec import CheckFailed, check, hidden_rng
 
-CNN = "autograder.checks.models:small_cnn"
+CNN = "tmlkit.models:small_cnn"
 
 
 # ---------------------------------------------------------------------------------------------

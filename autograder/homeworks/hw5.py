@@ -15,12 +15,12 @@ import math
 import numpy as np
 
 from autograder.checks import robustness as R
-from autograder.checks.numeric import as_array, as_float, as_pair, rel_error
-from autograder.sandbox import StudentException
-from autograder.sandbox.wire import Build
-from autograder.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.numeric import as_array, as_float, as_pair, rel_error
+from tmlkit.errors import StudentException
+from tmlkit.wire import Build
+from tmlkit.spec import CheckFailed, check, hidden_rng, note
 
-FACTORY = "autograder.checks.robustness:"
+FACTORY = "tmlkit.robustness:"
 
 
 def _source() -> str:

@@ -20,10 +20,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.notebook import Extraction
-from autograder.sandbox import wire
+from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
+                           SubmissionError, SubmissionTimeout)
+from tmlkit.notebook import Extraction
+from tmlkit import wire
 
-PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+import tmlkit  # noqa: E402
+
+# The child's only addition to its path: the folder holding the student package. The grader's
+# own package (specs, references) is neither on it nor importable there.
+STUDENT_PATH = Path(tmlkit.__file__).resolve().parents[1]
 _KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", "TML_QUICK",
              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
              "TMPDIR")
@@ -58,37 +64,31 @@ def _running_in_group(group: int) -> bool:
     return False
 
 
-class SubmissionError(Exception):
-    """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
-
-
-class MissingFunction(SubmissionError):
-    pass
-
-
-class SubmissionTimeout(SubmissionError):
-    pass
-
-
-class SubmissionCrashed(SubmissionError):
-    pass
-
-
-class StudentException(SubmissionError):
-    def __init__(self, function: str, type_name: str, message: str, traceback: str, output: str):
-        self.function, self.type_name, self.student_message = function, type_name, message
-        self.traceback, self.output = traceback, output
-        if type_name == "NotImplementedError":
-            text = f"`{function}` is not implemented yet (it raised NotImplementedError)."
+def oom_kills() -> int | None:
+    """How many processes the kernel has killed for memory in this process's memory cgroup (v2
+    ``memory.events``, v1 ``memory.oom_control``), or None where that cannot be read. Docker, and
+    so Gradescope, enforces its memory limit with such a cgroup, and a child killed there cannot
+    be told from one that exited by its status alone: under ``unshare`` it is exit code 1."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            counters = Path("/sys/fs/cgroup", path.lstrip("/"), "memory.events")
+        elif "memory" in controllers.split(","):
+            counters = Path("/sys/fs/cgroup/memory", path.lstrip("/"), "memory.oom_control")
         else:
-            text = f"`{function}` raised {type_name}: {message}"
-            if type_name == "NameError":
-                text += ("\nThe grader runs only your imports, functions, classes and constants, "
-                         "not top-level work such as loading data: pass what a function needs as "
-                         "an argument or define it inside the function.")
-            if traceback.strip():
-                text += f"\n{traceback.rstrip()}"
-        super().__init__(text)
+            continue
+        try:
+            for entry in counters.read_text().splitlines():
+                key, _, value = entry.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 @dataclass
@@ -127,8 +127,8 @@ def unshare_available() -> bool:
 @functools.lru_cache(maxsize=None)
 def unprivileged_ids() -> tuple[int, int] | None:
     """(uid, gid) to run student code as: when the grader runs as root, such a user exists, and it
-    can still import the standard library, numpy and the grader's child module (a Python installed
-    under /root, or a grader copied into a private directory, cannot)."""
+    can still import the standard library, numpy and the student package's child module (a Python
+    installed under /root, or a student package in a private directory, cannot)."""
     if os.getuid() != 0:
         return None
     try:
@@ -136,8 +136,8 @@ def unprivileged_ids() -> tuple[int, int] | None:
     except KeyError:
         return None
     probe = (f"import os; os.setgroups([]); os.setgid({entry.pw_gid}); os.setuid({entry.pw_uid}); "
-             f"import glob, ctypes, numpy, sys; sys.path.insert(0, {str(PACKAGE_ROOT)!r}); "
-             "import autograder.sandbox.child")
+             f"import glob, ctypes, numpy, sys; sys.path.insert(0, {str(STUDENT_PATH)!r}); "
+             "import tmlkit.child")
     try:
         done = subprocess.run([sys.executable, "-I", "-c", probe], cwd="/", env={},
                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -162,6 +162,7 @@ class Sandbox:
         self._sock: socket.socket | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="tml-submission-")
         self._load_skips: list[list[int]] = []
+        self._oom_kills_before: int | None = None
         self._load_skip_problems: list[str] = []
 
     # -- life cycle -----------------------------------------------------------------------
@@ -183,6 +184,7 @@ class Sandbox:
                                             + failed.problem) from None
 
     def _spawn(self) -> None:
+        self._oom_kills_before = oom_kills()
         parent_sock, child_sock = socket.socketpair()
         env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
         env["HOME"] = self._workdir.name       # caches (torch, matplotlib) land in the temp dir
@@ -194,8 +196,8 @@ class Sandbox:
             config["uid"], config["gid"] = ids
             os.chown(self._workdir.name, *ids)
         bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                     "from autograder.sandbox.child import main; main()")
-        command = [sys.executable, "-I", "-c", bootstrap, str(PACKAGE_ROOT),
+                     "from tmlkit.child import main; main()")
+        command = [sys.executable, "-I", "-c", bootstrap, str(STUDENT_PATH),
                    str(child_sock.fileno()), json.dumps(config)]
         wrapped = self.limits.namespaces and unshare_available()
         if wrapped:  # no network; a PID namespace dies with the child, fork bombs included
@@ -299,7 +301,10 @@ class Sandbox:
                 raise SubmissionCrashed(f"Your code sent the grader a message it refused while "
                                         f"{doing} ({error}).") from None
             self.stop()
-            raise SubmissionCrashed(_describe_exit(code, doing)) from error
+            now = oom_kills()
+            killed_for_memory = (now is not None and self._oom_kills_before is not None
+                                 and now > self._oom_kills_before)
+            raise SubmissionCrashed(_describe_exit(code, doing, killed_for_memory)) from error
 
     def call(self, name: str, *args, **kwargs):
         restart_began = time.monotonic()   # starting the child is not this test's time
@@ -359,7 +364,11 @@ class _LoadStatementFailed(Exception):
         self.where, self.problem = where, problem
 
 
-def _describe_exit(code: int | None, doing: str) -> str:
+def _describe_exit(code: int | None, doing: str, killed_for_memory: bool = False) -> str:
+    if killed_for_memory:
+        return (f"Your code ran out of memory while {doing}: the system stopped it at the "
+                "grader's memory limit. Look for large arrays or tensors that could be smaller, "
+                "or that are kept after they are needed.")
     if code is not None and code < 0:
         name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
         hint = " It was probably out of memory." if name == "SIGKILL" else ""
@@ -382,26 +391,3 @@ class Submission:
             return self._sandbox.call(name, *args, **kwargs)
         remote.__name__ = name
         return remote
-
-
-class LocalSubmission:
-    """The same interface over a notebook's own namespace, for the self-check cells."""
-
-    def __init__(self, namespace: dict):
-        self._namespace = namespace
-
-    def __getattr__(self, name: str):
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._namespace:
-            raise MissingFunction(f"`{name}` is not defined yet: run the cell that defines it.")
-        function = self._namespace[name]
-
-        def local(*args, **kwargs):
-            build = wire.builder()
-            args, kwargs = wire.resolve_builds(args, build), wire.resolve_builds(kwargs, build)
-            try:
-                return function(*args, **kwargs)
-            except NotImplementedError:
-                raise StudentException(name, "NotImplementedError", "", "", "") from None
-        return local

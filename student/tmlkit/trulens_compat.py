@@ -2,7 +2,7 @@
 
 Import this module before anything from ``trulens``::
 
-    import autograder.trulens_compat            # noqa: F401  (installs the fix)
+    import tmlkit.trulens_compat            # noqa: F401  (installs the fix)
     from trulens.nn.models import get_model_wrapper
 
 Three lines of trulens 0.13.4 break on current Pythons and libraries:

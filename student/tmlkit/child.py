@@ -16,7 +16,7 @@ import sys
 import traceback
 import types
 
-from autograder.sandbox import wire
+from tmlkit import wire
 
 OUTPUT_LIMIT = 4000
 

@@ -5,8 +5,8 @@ from typing import Callable
 
 import numpy as np
 
-from autograder.sandbox.wire import Opaque
-from autograder.spec import CheckFailed
+from tmlkit.wire import Opaque
+from tmlkit.spec import CheckFailed
 
 
 def rel_error(actual, expected) -> float:
@@ -78,3 +78,9 @@ def assert_close(actual, expected, what: str, tol: float = 1e-7, hint: str = "")
 def accuracy(predictions, labels, what: str = "predictions") -> float:
     predictions = as_array(predictions, what, shape=np.shape(labels))
     return float(np.mean(predictions == np.asarray(labels)))
+
+
+def lp_sizes(delta: np.ndarray, zero_tol: float = 1e-12) -> dict[str, float]:
+    delta = np.ravel(delta)
+    return {"L0": float(np.count_nonzero(np.abs(delta) > zero_tol)), "L1": float(np.abs(delta).sum()),
+            "L2": float(np.linalg.norm(delta)), "Linf": float(np.abs(delta).max(initial=0.0))}

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from autograder import data
+from tmlkit import data
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Public checks, one module per homework (generated; see autograder.publish)."""
