@@ -35,6 +35,10 @@ IG = {"visualize_integrated_gradients: completeness â‰¤ 5e-2 at resolution 50, â
 INFLUENCE = {"get_internal_influences: mean layer gradient and expert neuron, point and linear DoI",
              "get_internal_influences: comparative QoI (class c1 versus c2)",
              "get_internal_influences: hidden models, layers, DoIs and QoIs"}
+AVERAGE_DROP_LINEAR = ("average_drop: pre-softmax scores and the hard mask, the closed form on a "
+                       "linear model")
+NECESSITY_LINEAR = ("necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed "
+                    "form (linear)")
 METRICS_CNN_AND_HIDDEN = {"average_drop and necessity_ordering: agree with the reference on a CNN",
                           "average_drop and necessity_ordering: hidden linear models and CNNs"}
 
@@ -104,32 +108,53 @@ def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
     per_neuron = influence.reshape(influence.shape[0], -1).sum(axis=1)
     return per_neuron, int(per_neuron.argmax())
 ''', "2.3", INFLUENCE, "mean layer gradient"),
-    "Average Drop without clipping at 0": ("average_drop", '''
+    "Average Drop on softmax probabilities with a soft mask (not the original definition)":
+        ("average_drop", '''
 def average_drop(model, X, pixel_attrs):
     X = np.asarray(X, dtype=np.float64)
     masks = np.stack([np.maximum(a, 0) / a.max() if a.max() > 0 else np.zeros_like(a)
                       for a in np.asarray(pixel_attrs, dtype=np.float64)])[:, None]
-    full, masked = class_probabilities(model, X), class_probabilities(model, X * masks)
+    full = torch.softmax(torch.as_tensor(class_scores(model, X)), 1).numpy()
+    masked = torch.softmax(torch.as_tensor(class_scores(model, X * masks)), 1).numpy()
     c = full.argmax(axis=1)
     Y, O = full[np.arange(len(X)), c], masked[np.arange(len(X)), c]
-    return float(100 * np.mean((Y - O) / Y))
-''', "2.4", METRICS_CNN_AND_HIDDEN | {"average_drop: equals the closed form on a linear model"},
-        "Clip each drop at 0"),
+    return float(100 * np.mean(np.maximum(0, Y - O) / Y))
+''', "2.4", METRICS_CNN_AND_HIDDEN | {AVERAGE_DROP_LINEAR}, "and a hard mask"),
+    "Average Drop with the class predicted on the masked image": ("average_drop", '''
+def average_drop(model, X, pixel_attrs):
+    X = np.asarray(X, dtype=np.float64)
+    full = class_scores(model, X)
+    masked = class_scores(model, X * (np.asarray(pixel_attrs) > 0)[:, None])
+    rows = np.arange(len(X))
+    c, k = full.argmax(axis=1), masked.argmax(axis=1)
+    return float(100 * np.mean(np.maximum(full[rows, c] - masked[rows, k], 0) / full[rows, c]))
+''', "2.4", {AVERAGE_DROP_LINEAR, "average_drop and necessity_ordering: hidden linear models and CNNs"},
+        "same class on the masked image"),
     "Necessity Ordering removing the least attributed pixels first": ("necessity_ordering", '''
-def necessity_ordering(model, x, pixel_attr, steps=20):
+def necessity_ordering(model, x, pixel_attr):
     x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
     order = np.argsort(np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
-    P = order.size
-    images = []
-    for k in range(steps + 1):
-        keep = np.ones(P)
-        keep[order[: (k * P) // steps]] = 0.0
-        images.append(x * keep.reshape(x.shape[1:]))
-    probabilities = class_probabilities(model, np.stack(images))
-    return float(probabilities[:, probabilities[0].argmax()].mean())
-''', "2.4", METRICS_CNN_AND_HIDDEN |
-        {"necessity_ordering: equals the deletion-curve area on a linear model"},
-        "least* attributed"),
+    images = [x.copy()]
+    for p in order:
+        image = images[-1].copy()
+        image.reshape(x.shape[0], -1)[:, p] = 0
+        images.append(image)
+    scores = class_scores(model, np.stack(images))
+    c = scores[0].argmax()
+    return float(np.mean(np.maximum(scores[:, c] - scores[-1, c], 0)))
+''', "2.4", METRICS_CNN_AND_HIDDEN | {NECESSITY_LINEAR}, "least* attributed"),
+    "Necessity Ordering without the blank image's score f_c(0)": ("necessity_ordering", '''
+def necessity_ordering(model, x, pixel_attr):
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    order = np.argsort(-np.asarray(pixel_attr, dtype=np.float64).ravel(), kind="stable")
+    images = [x.copy()]
+    for p in order:
+        image = images[-1].copy()
+        image.reshape(x.shape[0], -1)[:, p] = 0
+        images.append(image)
+    scores = class_scores(model, np.stack(images))
+    return float(np.mean(np.maximum(scores[:, scores[0].argmax()], 0)))
+''', "2.4", METRICS_CNN_AND_HIDDEN | {NECESSITY_LINEAR}, "Subtract f_c(0)"),
     "pixel attribution summed over channels": ("pixel_attribution", '''
 def pixel_attribution(attr):
     return np.asarray(attr, dtype=np.float64).sum(axis=-3)
@@ -209,6 +234,7 @@ def test_references_agree_with_what_they_stand_for():
         torch_logits = model(torch.as_tensor(images)).numpy()
     assert np.allclose(torch_logits, ref.linear_predict(W, b)(images), rtol=0, atol=1e-12)
     # Average Drop of the all-ones attribution is 0 (the mask keeps the image)
+    W, b = ref.linear_image_weights(3, 2, 4, 5, bias_shift=4.0)
     assert ref.reference_average_drop(ref.linear_predict(W, b), images,
                                       np.ones((6, 4, 4))) == 0.0
     # the point influence at the last layer of a linear model is W_c, summed per channel
