@@ -104,7 +104,8 @@ def _grade_all(args) -> int:
 
 def _export_written(args) -> int:
     from autograder.export import export_written
-    html, pdf, message = export_written(args.submission, args.output, pdf=args.pdf)
+    html, pdf, message = export_written(args.submission, args.output, pdf=args.pdf,
+                                        rubrics=not args.no_rubrics)
     print(f"wrote {html}")
     print(f"wrote {pdf}" if pdf else message)
     return 0
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("submission", help="the student's .ipynb")
     export.add_argument("-o", "--output", help="HTML path (default: SUBMISSION_answers.html)")
     export.add_argument("--pdf", help="PDF path (default: beside the HTML; needs chromium)")
+    export.add_argument("--no-rubrics", action="store_true",
+                        help="leave out the points, rubrics and model answers (shown to graders by default)")
     export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)

@@ -4,12 +4,17 @@
 
 An answer is a markdown cell the solution marks as an nbgrader solution cell
 (``metadata.nbgrader.solution``); its question is the markdown cell just before it. Student
-notebooks keep that metadata, so this works on submissions. Markdown and LaTeX are rendered by
+notebooks keep that metadata, so this works on submissions. For graders, each answer is followed
+by its points, the rubric and the model answer from the homework's solution notebook (the
+solution's answer cell with the same grade id: the model answer, then a paragraph starting
+``**Rubric``, inside its ``<!-- BEGIN/END SOLUTION -->`` region, which release strips from the
+student notebook); ``rubrics=False`` leaves them out. Markdown and LaTeX are rendered by
 nbconvert's HTML exporter (MathJax). A PDF is printed with headless chromium when one is installed;
 otherwise the PDF is skipped with a message.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -55,16 +60,70 @@ def written_answers(notebook) -> list[WrittenAnswer]:
     return answers
 
 
-def answers_notebook(source: str | Path) -> nbformat.NotebookNode:
-    """A notebook of only the questions and answers, with a title: what the HTML shows."""
+@dataclass
+class GradingKey:
+    points: float
+    rubric: str            # markdown, starting with the **Rubric (N points).** line
+    model_answer: str      # markdown
+
+
+RUBRIC_HEAD = "**Rubric"
+_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->(.*?)<!-- END SOLUTION -->", re.S)
+
+
+def grading_keys(solution) -> dict[str, GradingKey]:
+    """Points, rubric and model answer of each written answer of a solution, by grade id."""
+    nb = solution if isinstance(solution, nbformat.NotebookNode) else nbformat.read(solution, as_version=4)
+    keys = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        region = _SOLUTION.search(cell.source) if _is_answer(cell) else None
+        if region is None:
+            continue
+        model, _, rubric = region.group(1).partition(RUBRIC_HEAD)
+        keys[meta.get("grade_id", cell.get("id"))] = GradingKey(
+            meta.get("points", 0), (RUBRIC_HEAD + rubric).strip() if rubric else "", model.strip())
+    return keys
+
+
+def solution_for(nb: nbformat.NotebookNode):
+    """The solution notebook whose written answers share the most grade ids with ``nb``."""
+    from autograder import homeworks
+    ids = {c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells if _is_answer(c)}
+    best, shared = None, 0
+    for homework in homeworks.HOMEWORKS.values():
+        solution = nbformat.read(homework.solution, as_version=4)
+        overlap = len(ids & {c.metadata.get("nbgrader", {}).get("grade_id")
+                             for c in solution.cells if _is_answer(c)})
+        if overlap > shared:
+            best, shared = solution, overlap
+    return best
+
+
+def _key_cell(key: GradingKey) -> nbformat.NotebookNode:
+    model = (f"\n\n<details><summary>Model answer</summary>\n\n{key.model_answer}\n\n</details>"
+             if key.model_answer else "")
+    return nbformat.v4.new_markdown_cell(
+        f"<div class=\"tml-rubric\">\n\n**For graders: {key.points:g} points.** "
+        f"{key.rubric or '(no rubric)'}{model}\n\n</div>")
+
+
+def answers_notebook(source: str | Path, rubrics: bool = True) -> nbformat.NotebookNode:
+    """A notebook of only the questions and answers, with a title: what the HTML shows; with
+    ``rubrics``, each answer is followed by its points, rubric and model answer."""
     nb = nbformat.read(source, as_version=4)
     answers = written_answers(nb)
+    solution = solution_for(nb) if rubrics else None
+    keys = grading_keys(solution) if solution is not None else {}
+    grade_ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells if _is_answer(c)]
     cells = [nbformat.v4.new_markdown_cell(
         f"# Written answers — {Path(source).name}\n\n{len(answers)} answers, each below its question.")]
-    for a in answers:
+    for a, grade_id in zip(answers, grade_ids):
         cells.append(nbformat.v4.new_markdown_cell(a.question or f"### {a.heading}"))
         cells.append(nbformat.v4.new_markdown_cell(
             "<div class=\"tml-answer\">\n\n" + (a.answer.strip() or "*(no answer)*") + "\n\n</div>"))
+        if grade_id in keys:
+            cells.append(_key_cell(keys[grade_id]))
     out = nbformat.v4.new_notebook(cells=cells, metadata={"kernelspec": nb.metadata.get("kernelspec", {})})
     return out
 
@@ -73,16 +132,18 @@ STYLE = """
 <style>
 .tml-answer { border-left: 4px solid #2a7ae2; padding: 0.2em 1em; margin: 0.5em 0 2em;
               background: #f5f9ff; }
+.tml-rubric { border-left: 4px solid #c77c02; padding: 0.2em 1em; margin: -1.5em 0 2em;
+              background: #fff8ec; font-size: 0.95em; }
 </style>
 """
 
 
-def to_html(source: str | Path) -> str:
+def to_html(source: str | Path, rubrics: bool = True) -> str:
     from nbconvert import HTMLExporter
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(answers_notebook(source))
+    body, _ = exporter.from_notebook_node(answers_notebook(source, rubrics))
     return body.replace("</head>", STYLE + "</head>", 1)
 
 
@@ -105,12 +166,13 @@ def print_pdf(html: Path, pdf: Path, timeout: float = 120) -> tuple[bool, str]:
 
 
 def export_written(submission: str | Path, output: str | Path | None = None,
-                   pdf: str | Path | None = None) -> tuple[Path, Path | None, str]:
+                   pdf: str | Path | None = None, rubrics: bool = True) \
+        -> tuple[Path, Path | None, str]:
     """Write the HTML (and the PDF when chromium is present); returns (html, pdf or None, message)."""
     submission = Path(submission)
     html = Path(output) if output else submission.with_name(submission.stem + "_answers.html")
     html.parent.mkdir(parents=True, exist_ok=True)
-    html.write_text(to_html(submission), encoding="utf-8")
+    html.write_text(to_html(submission, rubrics), encoding="utf-8")
     pdf = Path(pdf) if pdf else html.with_suffix(".pdf")
     made, message = print_pdf(html, pdf)
     return html, (pdf if made else None), message

@@ -72,3 +72,22 @@ def test_renders_in_headless_chromium(tmp_path):
     rendered = text_of(dom)
     for question in written_answers(hw.solution):
         assert text_of(question.heading) in rendered, question.heading
+
+
+@pytest.mark.parametrize("homework_id", ["hw2", "hw5"])
+def test_graders_see_points_rubric_and_model_answer(homework_id, tmp_path):
+    """Each answer is followed by its points and rubric from the solution (found by grade id,
+    whatever the file is called); --no-rubrics leaves them out; the student notebook has none."""
+    from autograder.export import grading_keys
+    keys = grading_keys(homeworks.get(homework_id).solution)
+    assert keys and all(key.rubric.startswith("**Rubric") for key in keys.values())
+    submission = answered(homework_id, tmp_path / "renamed.ipynb")
+    page, _, _ = export_written(submission, tmp_path / "answers.html")
+    text = text_of(page.read_text())
+    assert text.count("For graders:") == len(keys)
+    words = lambda markdown: re.sub(r"[^a-z0-9]+", " ", markdown.lower())   # noqa: E731
+    for key in keys.values():       # the rubric's first criterion, as rendered words
+        assert words(key.rubric.splitlines()[1])[:60] in words(text)
+    bare, _, _ = export_written(submission, tmp_path / "bare.html", rubrics=False)
+    assert "For graders:" not in text_of(bare.read_text())
+    assert "Rubric" not in homeworks.get(homework_id).student.read_text()
