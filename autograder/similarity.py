@@ -394,7 +394,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;m
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.2em .5em}
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .pair{border-top:2px solid #888;margin-top:2em}
-.side{display:grid;grid-template-columns:1fr 1fr;gap:1em}
+.side{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
 pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:12px;margin:0}
 pre span{display:block}pre .hit{background:#ffd7d7}
 h3{margin-bottom:.3em}.muted{color:#777}
