@@ -32,7 +32,9 @@ import csv
 import html
 import textwrap
 import zlib
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import numpy as np
@@ -119,10 +121,11 @@ def graded_functions(homework_id: str) -> dict[str, str]:
 
 # --- 3. normalise ----------------------------------------------------------------------------
 
-def import_aliases(tree: ast.Module) -> dict[str, str]:
-    """What each imported name stands for: ``np`` -> ``numpy``, ``exp`` -> ``numpy.exp``."""
+def import_aliases(statements: list[ast.stmt]) -> dict[str, str]:
+    """What each imported name stands for: ``np`` -> ``numpy``, ``exp`` -> ``numpy.exp``
+    (imports in ``statements`` and in the ``if``/``try`` blocks among them)."""
     aliases = {}
-    for node in ast.walk(tree):
+    for node in statements:
         if isinstance(node, ast.Import):
             for alias in node.names:
                 aliases[alias.asname or alias.name.split(".")[0]] = \
@@ -130,32 +133,48 @@ def import_aliases(tree: ast.Module) -> dict[str, str]:
         elif isinstance(node, ast.ImportFrom) and node.module:
             for alias in node.names:
                 aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, (ast.If, ast.Try)):
+            handlers = [n for h in getattr(node, "handlers", []) for n in h.body]
+            aliases.update(import_aliases(node.body + node.orelse + handlers))
     return aliases
 
 
-def _local_names(function: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Names the function binds: parameters, assignment and loop targets, nested definitions."""
-    names = set()
+@dataclass
+class _Scan:
+    """What one walk over a function finds."""
+    local: set[str]            # names it binds: parameters, targets, nested definitions
+    imports: dict[str, str]    # imports inside it, as import_aliases gives them
+    loaded: list[str]          # names it reads, first occurrence first
+
+
+def _scan(function: ast.FunctionDef | ast.AsyncFunctionDef) -> _Scan:
+    local, imports, loaded = set(), [], {}
     for node in ast.walk(function):
-        if isinstance(node, ast.arg):
-            names.add(node.arg)
-        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
-            names.add(node.id)
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                loaded.setdefault(node.id)
+            else:
+                local.add(node.id)
+        elif isinstance(node, ast.arg):
+            local.add(node.arg)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            imports.append(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
                 and node is not function:
-            names.add(node.name)
+            local.add(node.name)
         elif isinstance(node, ast.ExceptHandler) and node.name:
-            names.add(node.name)
+            local.add(node.name)
         elif isinstance(node, (ast.Global, ast.Nonlocal)):
-            names.update(node.names)
-    return names
+            local.update(node.names)
+    return _Scan(local, import_aliases(imports), list(loaded))
 
 
-def _token(node: ast.AST, local: set[str], aliases: dict[str, str]) -> str | None:
-    """The token a node contributes, or None for nodes that carry nothing (contexts)."""
+_FOLDED = (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)
+
+
+def _token(node: ast.AST, local: set[str], aliases: dict[str, str]) -> str:
+    """The token a node contributes: its kind, and what renaming cannot change."""
     kind = type(node).__name__
-    if isinstance(node, (ast.expr_context, ast.operator, ast.boolop, ast.unaryop, ast.cmpop)):
-        return None                                  # folded into their parent's token
     if isinstance(node, ast.Name):
         if node.id in local:
             return "V"
@@ -167,34 +186,38 @@ def _token(node: ast.AST, local: set[str], aliases: dict[str, str]) -> str | Non
     if isinstance(node, ast.Constant):
         value = node.value
         return "S" if isinstance(value, (str, bytes)) else f"C:{value!r}"
-    if isinstance(node, (ast.BinOp, ast.AugAssign)):
-        return f"{kind}:{type(node.op).__name__}"
-    if isinstance(node, (ast.BoolOp, ast.UnaryOp)):
-        return f"{kind}:{type(node.op).__name__}"
+    if isinstance(node, (ast.BinOp, ast.AugAssign, ast.BoolOp, ast.UnaryOp)):
+        return f"{kind}:{type(node.op).__name__}"        # operators are folded in here
     if isinstance(node, ast.Compare):
         return "Compare:" + ",".join(type(op).__name__ for op in node.ops)
     if isinstance(node, ast.keyword):
         return f"kw:{node.arg}"
-    if isinstance(node, (ast.arg, ast.arguments)):
-        return kind                                   # nested functions' and lambdas' names go
-    return kind
+    return kind                      # arg and alias too: nested functions' names and imports go
 
 
 def normalised_tokens(function: ast.FunctionDef | ast.AsyncFunctionDef,
-                      aliases: dict[str, str]) -> tuple[list[str], list[int]]:
+                      aliases: dict[str, str], scan: _Scan | None = None) \
+        -> tuple[list[str], list[int]]:
     """Tokens of the function's body in pre-order, and the source line of each (1 = the line of
     ``def``). The signature, decorators and docstring are not part of it."""
-    local = _local_names(function)
+    scan = scan or _scan(function)
+    aliases = {**aliases, **scan.imports}
+    local = scan.local - set(scan.imports)
     tokens, lines = [], []
+    first = function.lineno - 1
 
     def visit(node: ast.AST, line: int) -> None:
         line = getattr(node, "lineno", line)
-        token = _token(node, local, aliases)
-        if token is not None:
-            tokens.append(token)
-            lines.append(line - function.lineno + 1)
-        for child in ast.iter_child_nodes(node):
-            visit(child, line)
+        tokens.append(_token(node, local, aliases))
+        lines.append(line - first)
+        for name in node._fields:                 # ast.iter_child_nodes, less its overhead
+            value = getattr(node, name, None)
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST) and not isinstance(item, _FOLDED):
+                        visit(item, line)
+            elif isinstance(value, ast.AST) and not isinstance(value, _FOLDED):
+                visit(value, line)
 
     for statement in _body(function):
         visit(statement, statement.lineno)
@@ -231,10 +254,9 @@ def winnow(hashes: np.ndarray, window: int = WINDOW) -> np.ndarray:
     return np.unique(rightmost)
 
 
-def fingerprint(function: ast.FunctionDef | ast.AsyncFunctionDef, aliases: dict[str, str],
-                source: str, exclude: np.ndarray | None = None) -> FunctionPrint:
-    """The winnowed fingerprints of a function, less those in ``exclude`` (the stub's)."""
-    tokens, lines = normalised_tokens(function, aliases)
+def fingerprint(tokens: list[str], lines: list[int], source: str,
+                exclude: np.ndarray | None = None) -> FunctionPrint:
+    """The winnowed fingerprints of a token stream, less those in ``exclude`` (the stub's)."""
     hashes = kgram_hashes(tokens)
     chosen = winnow(hashes)
     kept = chosen if exclude is None else chosen[~np.isin(hashes[chosen], exclude)]
@@ -256,10 +278,36 @@ def stub_fingerprints(stubs: dict[str, str]) -> dict[str, np.ndarray]:
 
 # --- 2. extract, once per submission ---------------------------------------------------------
 
-def fingerprint_submission(student_id: str, notebook: Path | None, stubs: dict[str, str],
-                           stub_prints: dict[str, np.ndarray]) -> SubmissionPrint:
+@dataclass
+class Released:
+    """What the students were given: the graded functions' stubs and every name defined."""
+    stubs: dict[str, str]               # graded function -> its stub's source
+    stub_prints: dict[str, np.ndarray]  # graded function -> the stub's k-gram hashes
+    names: set[str]                     # every name the student notebook defines
+
+    @classmethod
+    def of(cls, homework_id: str) -> "Released":
+        stubs = graded_functions(homework_id)
+        given = extract_definitions(read_notebook(homeworks.get(homework_id).student))
+        return cls(stubs, stub_fingerprints(stubs), given.defined_names())
+
+
+def _helpers_called(scan: _Scan, helpers: dict[str, tuple[ast.AST, str]],
+                    seen: set[str]) -> list[str]:
+    """The student's own helper functions a function calls, directly or through each other."""
+    found = []
+    for name in scan.loaded:
+        if name in helpers and name not in seen and name not in scan.local:
+            seen.add(name)
+            found += [name] + _helpers_called(_scan(helpers[name][0]), helpers, seen)
+    return found
+
+
+def fingerprint_submission(student_id: str, notebook: Path | None,
+                           released: Released) -> SubmissionPrint:
     """The graded functions of one submission, fingerprinted; functions left as the stub, or
-    missing, have no fingerprints."""
+    missing, have no fingerprints. Helper functions of the student's own that a graded function
+    calls count as part of it, so moving the work into a helper hides nothing."""
     result = SubmissionPrint(student_id)
     if notebook is None:
         result.problem = "no notebook"
@@ -271,25 +319,47 @@ def fingerprint_submission(student_id: str, notebook: Path | None, stubs: dict[s
         return result
     aliases: dict[str, str] = {}
     functions: dict = {}
-    wanted = {name.split(".")[0] for name in stubs}
+    helpers: dict = {}
+    wanted = {name.split(".")[0] for name in released.stubs}
     for cell in extraction.cells:
-        if not wanted.intersection(cell.defines) and "import" not in cell.source:
+        if not (wanted.intersection(cell.defines) or set(cell.defines) - released.names
+                or "import" in cell.source):
             continue                        # parsing every cell again would double the time
         try:
             tree = ast.parse(cell.source)
         except (SyntaxError, RecursionError, ValueError, MemoryError):
             continue
-        aliases.update(import_aliases(tree))
+        aliases.update(import_aliases(tree.body))
         for name, function in _functions_in(tree).items():
-            if name in stubs:
+            if name in released.stubs:
                 functions[name] = (function, cell.source)
+            elif "." not in name and name not in released.names:
+                helpers[name] = (function, cell.source)
     for name, (function, cell_source) in functions.items():
         try:
-            source = _function_source(cell_source, function)
-            result.functions[name] = fingerprint(function, aliases, source, stub_prints.get(name))
+            result.functions[name] = _fingerprint_with_helpers(
+                function, cell_source, helpers, aliases, released.stub_prints.get(name))
         except RecursionError:
             continue
     return result
+
+
+def _fingerprint_with_helpers(function: ast.AST, cell_source: str, helpers: dict,
+                              aliases: dict[str, str], exclude: np.ndarray | None) -> FunctionPrint:
+    """One token stream for a graded function followed by the helpers it calls; the source shown
+    is theirs too, one after the other, so that the lines of every token can be marked."""
+    scan = _scan(function)
+    tokens, lines = normalised_tokens(function, aliases, scan)
+    sources = [_function_source(cell_source, function)]
+    called = _helpers_called(scan, helpers, {function.name})
+    for name in called:
+        helper, helper_cell = helpers[name]
+        offset = sum(len(s.splitlines()) + 1 for s in sources)    # a blank line between
+        more, more_lines = normalised_tokens(helper, aliases)
+        tokens += ["Helper"] + more
+        lines += [offset + 1] + [offset + line for line in more_lines]
+        sources.append(_function_source(helper_cell, helper))
+    return fingerprint(tokens, lines, "\n\n".join(sources), exclude)
 
 
 def _function_source(cell_source: str, function: ast.AST) -> str:
@@ -398,14 +468,10 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .pair{border-top:2px solid #888;margin-top:2em}
 .side{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
-pre{background:#fafafa;border:1px solid #ddd;padding:.5em;overflow-x:auto;font-size:12px;margin:0}
+pre{background:#fafafa;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;font-size:12px;margin:0}
 pre span{display:block}pre .hit{background:#ffd7d7}
 h3{margin-bottom:.3em}.muted{color:#777}
 </style>"""
-
-
-def _bar(score: float) -> str:
-    return f"{score:.2f}"
 
 
 def _highlighted(function: FunctionPrint, shared: set[int]) -> str:
@@ -502,25 +568,30 @@ def render_html(homework_id: str, prints: list[SubmissionPrint], comparison: Com
 
 # --- the whole pipeline ----------------------------------------------------------------------
 
-def fingerprint_class(homework_id: str, submissions: list[tuple[str, Path | None]]) \
-        -> tuple[list[str], list[SubmissionPrint]]:
-    """The graded functions' names, and every submission fingerprinted once."""
-    stubs = graded_functions(homework_id)
-    stub_prints = stub_fingerprints(stubs)
-    prints = [fingerprint_submission(student, notebook, stubs, stub_prints)
-              for student, notebook in submissions]
-    return list(stubs), prints
+def fingerprint_class(homework_id: str, submissions: list[tuple[str, Path | None]],
+                      jobs: int = 1) -> tuple[list[str], list[SubmissionPrint]]:
+    """The graded functions' names, and every submission fingerprinted once (``jobs`` processes:
+    reading and parsing the notebooks is most of the time)."""
+    released = Released.of(homework_id)
+    ids, notebooks = [s for s, _ in submissions], [n for _, n in submissions]
+    if jobs <= 1 or len(submissions) < 4 * jobs:
+        prints = list(map(fingerprint_submission, ids, notebooks, repeat(released)))
+    else:
+        with ProcessPoolExecutor(jobs) as pool:
+            prints = list(pool.map(fingerprint_submission, ids, notebooks, repeat(released),
+                                   chunksize=max(1, len(ids) // (8 * jobs))))
+    return list(released.stubs), prints
 
 
 def similarity_report(homework_id: str, submissions: str | Path, out: str | Path,
-                      flag_score: float = FLAG_SCORE, max_flagged: int = MAX_FLAGGED) \
-        -> Comparison:
+                      flag_score: float = FLAG_SCORE, max_flagged: int = MAX_FLAGGED,
+                      jobs: int = 1) -> Comparison:
     """Write ``similarity.html`` and ``similarity.csv`` for a folder of submissions laid out as
     for ``grade-all``; returns the comparison."""
     from autograder.batch import discover
     homework = homeworks.get(homework_id)
     students = discover(homework.id, submissions)
-    names, prints = fingerprint_class(homework.id, [(s.id, s.notebook) for s in students])
+    names, prints = fingerprint_class(homework.id, [(s.id, s.notebook) for s in students], jobs)
     comparison = compare(prints, names)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

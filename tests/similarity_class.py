@@ -271,6 +271,19 @@ def disguise(source: str, rng: random.Random, edits: int = 0) -> str:
     return "\n".join(lines)
 
 
+def into_helper(source: str) -> str:
+    """The same function with its work moved into a helper of the student's own, which the
+    graded function calls."""
+    function = _top_function(source)
+    helper = f"_{function.name}_impl"
+    call = ", ".join(a.arg for a in function.args.args)
+    wrapper = ast.get_source_segment(source, function).splitlines()
+    doc_end = function.body[0].end_lineno - function.lineno + 1
+    indent = " " * function.body[0].col_offset
+    return "\n".join([source.replace(f"def {function.name}(", f"def {helper}(", 1), "", ""]
+                     + wrapper[:doc_end] + [f"{indent}return {helper}({call})"])
+
+
 def student_notebook(homework_id: str, functions: dict[str, str], last_cell: bool = False) \
         -> nbformat.NotebookNode:
     """The released notebook with ``functions`` (name -> source) filled in: in place of each

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import csv
 import random
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,8 @@ from autograder.similarity import (K_GRAM, WINDOW, fingerprint_class,
                                    graded_functions, import_aliases, kgram_hashes,
                                    normalised_tokens, similarity_report, winnow)
 from conftest import REPO
-from similarity_class import (VARIANTS, _top_function, disguise, origins, reference_source,
+from similarity_class import (VARIANTS, _top_function, disguise, into_helper, origins,
+                              reference_source,
                               student_notebook, variant_source, write_class)
 
 
@@ -83,6 +85,23 @@ def test_copy_with_inserted_statements_still_ranks_above_independent_pairs(tmp_p
     assert 0.3 < min(found) < 1
 
 
+def test_copy_moved_into_helpers_still_ranks_above_independent_pairs(tmp_path):
+    """The student's own helpers that a graded function calls count as part of it."""
+    made = write_class("hw1", tmp_path / "class")
+    moved = {name: into_helper(disguise(code, random.Random(2)))
+             for name, code in origins("hw1")["reference"].items()}
+    nbformat.write(student_notebook("hw1", moved, last_cell=True),
+                   tmp_path / "class" / "moved.ipynb")
+    made["moved"] = "reference"
+    comparison = similarity_report("hw1", tmp_path / "class", tmp_path / "report")
+    scores = pair_scores(comparison, made)
+    found = [o for pair, (o, _) in scores.items() if "moved" in pair and made[pair[0]] == made[pair[1]]]
+    independent = [o for pair, (o, _) in scores.items() if made[pair[0]] != made[pair[1]]]
+    assert len(found) == 2 and min(found) > max(independent) and min(found) > 0.5
+    page = (tmp_path / "report" / "similarity.html").read_text()
+    assert "def _softmax_impl(" in page                 # shown beside the function that calls it
+
+
 def test_normalisation_ignores_names_comments_spacing_and_import_aliases():
     original = reference_source("hw1", "sgd")
     copied = disguise(original, random.Random(3))
@@ -93,7 +112,7 @@ def test_normalisation_ignores_names_comments_spacing_and_import_aliases():
     renamed_module = original.replace("np.", "numpy_lib.")
     assert normalised_tokens(_top_function(renamed_module), {"numpy_lib": "numpy"})[0] == tokens
     assert "M:numpy" in tokens and "V" in tokens and ".permutation" in tokens
-    imports = ast.parse("import numpy as np\nfrom math import log as ln\nimport os.path")
+    imports = ast.parse("import numpy as np\nfrom math import log as ln\nimport os.path").body
     assert import_aliases(imports) == {"np": "numpy", "ln": "math.log", "os": "os"}
 
 
@@ -259,3 +278,13 @@ def test_page_renders_in_headless_chromium(tmp_path):
     # The warning box's yellow is on screen: the note is rendered, above the fold.
     yellow = (image[..., 0] > 240) & (image[..., 1] > 240) & (image[..., 2] < 235)
     assert yellow.mean() > 0.01
+
+
+def test_benchmark_quick_run_prints_time_and_memory():
+    """The benchmark keeps working; its figures are measured by hand and quoted in the README."""
+    done = subprocess.run([sys.executable, "benchmarks/similarity_speed.py", "--class-size", "12"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r"median ([\d.]+) s over 1 run\(s\)\s+peak RSS (\d+) MB\s+66 pairs",
+                      done.stdout)
+    assert found and int(found.group(2)) > 50, done.stdout      # numpy alone is more than 50 MB
