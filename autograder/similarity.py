@@ -1,6 +1,6 @@
 """Similarity report: which submissions share unusual code in their graded functions.
 
-    python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR
+    python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR [--flag 0.5] [--jobs N]
 
 A short pipeline of named steps:
 
@@ -8,10 +8,12 @@ A short pipeline of named steps:
    solution cell whose body is only the stub ``raise NotImplementedError()``.
 2. **Extract** each submission once, with the grader's own extraction (``notebook.py``): outputs,
    markdown, plots and training loops never enter; the last definition of a name wins, as when
-   the grader runs it.
+   the grader runs it. The student's own helper functions that a graded function calls are
+   appended to it, so moving the work into a helper hides nothing.
 3. **Normalise** each graded function's body to a token stream over its AST: local names become
    ``V``, import aliases become the module they name (``np`` -> ``numpy``), docstrings, comments,
-   spacing and the signature disappear. Renaming, re-commenting and re-spacing leave it unchanged.
+   spacing and the signature disappear. Renaming, re-commenting, re-spacing and reordering the
+   functions leave it unchanged.
 4. **Fingerprint** k-grams of that stream and keep a winnowed subset (Schleimer, Wilkerson and
    Aiken, SIGMOD 2003); remove the fingerprints of the stub we released.
 5. **Compare** all pairs per function at once: a sparse submissions x fingerprints matrix ``A``
@@ -95,9 +97,10 @@ def _body(function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[ast.stmt]:
 
 
 def _is_stub(function: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
-    body = _body(function)
-    return (len(body) == 1 and isinstance(body[0], ast.Raise) and body[0].exc is not None
-            and "NotImplementedError" in ast.unparse(body[0].exc))
+    """Its body raises NotImplementedError at the top level: ``# YOUR CODE HERE`` is left to
+    write (after any code we give)."""
+    return any(isinstance(node, ast.Raise) and node.exc is not None
+               and "NotImplementedError" in ast.unparse(node.exc) for node in function.body)
 
 
 def graded_functions(homework_id: str) -> dict[str, str]:
@@ -266,13 +269,14 @@ def fingerprint(tokens: list[str], lines: list[int], source: str,
     return FunctionPrint(source, hashes[kept], spans)
 
 
-def stub_fingerprints(stubs: dict[str, str]) -> dict[str, np.ndarray]:
-    """Every k-gram hash of each released stub (not only the winnowed ones), to subtract."""
+def stub_fingerprints(stubs: dict[str, str], aliases: dict[str, str]) -> dict[str, np.ndarray]:
+    """Every k-gram hash of each released stub (not only the winnowed ones), to subtract;
+    ``aliases``: the student notebook's imports."""
     out = {}
     for name, source in stubs.items():
         tree = ast.parse(source)
         function = next(iter(_functions_in(tree).values()))
-        out[name] = kgram_hashes(normalised_tokens(function, {})[0])
+        out[name] = kgram_hashes(normalised_tokens(function, aliases)[0])
     return out
 
 
@@ -289,7 +293,9 @@ class Released:
     def of(cls, homework_id: str) -> "Released":
         stubs = graded_functions(homework_id)
         given = extract_definitions(read_notebook(homeworks.get(homework_id).student))
-        return cls(stubs, stub_fingerprints(stubs), given.defined_names())
+        aliases = {name: module for cell in given.cells
+                   for name, module in import_aliases(ast.parse(cell.source).body).items()}
+        return cls(stubs, stub_fingerprints(stubs, aliases), given.defined_names())
 
 
 def _helpers_called(scan: _Scan, helpers: dict[str, tuple[ast.AST, str]],

@@ -16,7 +16,7 @@ import pytest
 from autograder import cli, homeworks
 from autograder.export import CHROMIUM_FLAGS, find_chromium
 from autograder.notebook import extract_definitions, read_notebook
-from autograder.similarity import (K_GRAM, WINDOW, fingerprint_class,
+from autograder.similarity import (K_GRAM, WINDOW, fingerprint, fingerprint_class, stub_fingerprints,
                                    graded_functions, import_aliases, kgram_hashes,
                                    normalised_tokens, similarity_report, winnow)
 from conftest import REPO
@@ -121,6 +121,25 @@ def test_docstring_and_signature_are_not_fingerprinted():
     dressed = 'def f(a, b=3, *, c="x"):\n    """Long docstring."""\n    return a + b * 2 - a / b\n'
     assert normalised_tokens(_top_function(bare), {})[0] == \
         normalised_tokens(_top_function(dressed), {})[0]
+
+
+def test_code_given_in_the_stub_is_not_counted():
+    """Two students who keep the lines we gave and write the rest differently share nothing."""
+    given = ("    y = np.asarray(x, dtype=np.float64).reshape(-1)\n"
+             "    y = y[np.isfinite(y)] - np.median(y)\n")
+    stub = f'def f(x):\n    """doc"""\n{given}    # YOUR CODE HERE\n    raise NotImplementedError()\n'
+    first = f"def f(x):\n{given}    return float(np.sqrt(np.mean(y ** 2)))\n"
+    second = (f"def f(x):\n{given}    total = 0.0\n    for value in y:\n"
+              "        total += value * value\n    return (total / len(y)) ** 0.5\n")
+    aliases = {"np": "numpy"}
+    exclude = stub_fingerprints({"f": stub}, aliases)["f"]
+
+    def shared(subtract):
+        prints = [fingerprint(*normalised_tokens(_top_function(code), aliases), code,
+                              exclude if subtract else None) for code in (first, second)]
+        return set(prints[0].hashes.tolist()) & set(prints[1].hashes.tolist())
+
+    assert len(exclude) and shared(subtract=False) and not shared(subtract=True)
 
 
 @pytest.mark.parametrize("seed", range(20))
