@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--similarity", action="store_true",
                            help="also write the similarity report to OUT_DIR/similarity")
     grade_all.add_argument("--flag", type=float, default=0.5,
-                           help="with --similarity: overall score from which pairs are shown side by side")
+                           help="with --similarity: overall score from which pairs are shown "
+                                "side by side (default 0.5)")
     grade_all.set_defaults(run=_grade_all)
 
     similarity = commands.add_parser("similarity", help="report pairs of submissions whose graded "
@@ -127,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     similarity.add_argument("submissions", help="a folder: one .ipynb or one folder per student")
     similarity.add_argument("-o", "--output", required=True, help="folder for the report")
     similarity.add_argument("--flag", type=float, default=0.5,
-                            help="overall score from which pairs are shown side by side (default 0.5)")
+                            help="overall score from which pairs are shown side by side "
+                                 "(default 0.5)")
     similarity.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
                             help="processes reading the notebooks (default: one per core)")
     similarity.set_defaults(run=_similarity)

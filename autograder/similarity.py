@@ -474,7 +474,8 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;p
 th{background:#f2f2f2}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .pair{border-top:2px solid #888;margin-top:2em}
 .side{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:1em}
-pre{background:#fafafa;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;font-size:12px;margin:0}
+pre{background:#fafafa;border:1px solid #ddd;padding:.5em;white-space:pre-wrap;font-size:12px;
+  margin:0}
 pre span{display:block}pre .hit{background:#ffd7d7}
 h3{margin-bottom:.3em}.muted{color:#777}
 </style>"""
@@ -507,59 +508,77 @@ def _pair_section(rank: int, a: SubmissionPrint, b: SubmissionPrint, overall: fl
     return "".join(parts) + "</div>"
 
 
-def render_html(homework_id: str, prints: list[SubmissionPrint], comparison: Comparison,
-                flag_score: float = FLAG_SCORE, max_flagged: int = MAX_FLAGGED) -> str:
-    names = [f.name for f in comparison.functions]
-    ids, n = comparison.ids, len(prints)
-    flagged = [i for i in range(min(max_flagged, len(comparison.overall)))
-               if comparison.overall[i] >= flag_score]
-    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{homework_id} similarity"
-           f"</title>{STYLE}</head><body><h1>{html.escape(homework_id)}: similarity of graded "
-           f"functions</h1>",
+def _introduction(homework_id: str, prints: list[SubmissionPrint], n_functions: int,
+                  flag_score: float, n_flagged: int) -> list[str]:
+    n = len(prints)
+    out = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>"
+           f"{html.escape(homework_id)} similarity</title>{STYLE}</head><body>"
+           f"<h1>{html.escape(homework_id)}: similarity of graded functions</h1>",
            '<p class="note"><b>Similarity is evidence for a person to weigh, not a verdict.</b> '
            "Short functions have few ways to be written, students may legitimately share ideas, "
            "and a high score can come from a common source. Read the code side by side, and the "
            "course's collaboration policy, before drawing any conclusion.</p>",
-           f"<p>{n} submissions, {n * (n - 1) // 2} pairs, {len(names)} graded functions "
-           f"(the functions left as stubs in the student notebook). Compared on the definitions "
+           f"<p>{n} submissions, {n * (n - 1) // 2} pairs, {n_functions} graded functions "
+           "(the functions left as stubs in the student notebook). Compared on the definitions "
            "the grader extracts, after renaming local variables, dropping docstrings, comments "
-           "and spacing, and removing the released stub. A score is the weighted share of "
+           "and spacing, and removing the released stub; a student's own helper functions count "
+           "as part of the graded function that calls them. A score is the weighted share of "
            "fingerprints two submissions have in common (0 to 1); a fingerprint shared by much of "
-           "the class weighs less. Pairs at or above "
-           f"{flag_score:g} overall are shown side by side below ({len(flagged)} pairs).</p>"]
+           f"the class weighs less. Pairs at or above {flag_score:g} overall are shown side by "
+           f"side below ({n_flagged} pairs).</p>"]
     problems = [p for p in prints if p.problem]
     if problems:
         out.append("<p>Not compared (unreadable): " + ", ".join(
             f"{html.escape(p.id)} ({html.escape(p.problem.splitlines()[0])})" for p in problems)
-                   + "</p>")
-    out.append("<h2>Pairs ranked overall</h2><table><tr><th>#</th><th>student</th><th>student</th>"
-               "<th>overall</th><th>functions most alike</th></tr>")
+            + "</p>")
+    return out
+
+
+def _overall_table(comparison: Comparison, flagged: list[int]) -> list[str]:
+    names, ids = [f.name for f in comparison.functions], comparison.ids
+    out = ["<h2>Pairs ranked overall</h2><table><tr><th>#</th><th>student</th><th>student</th>"
+           "<th>overall</th><th>functions most alike</th></tr>"]
     for i in range(min(max(len(flagged), 20), len(comparison.overall))):
         a, b = comparison.pairs[i]
         row = comparison.per_function[i]
-        top = [f"{names[c]} {row[c]:.2f}" for c in np.argsort(-row, kind="stable")[:4] if row[c] > 0]
+        top = [f"{names[c]} {row[c]:.2f}" for c in np.argsort(-row, kind="stable")[:4]
+               if row[c] > 0]
         link = f'<a href="#pair{i + 1}">{i + 1}</a>' if i in flagged else str(i + 1)
         out.append(f"<tr><td>{link}</td><td>{html.escape(ids[a])}</td><td>{html.escape(ids[b])}"
                    f'</td><td class="n">{comparison.overall[i]:.2f}</td><td>'
                    f"{html.escape(', '.join(top))}</td></tr>")
-    out.append("</table><h2>Pairs ranked per function</h2>")
+    return out + ["</table>"]
+
+
+def _function_table(scores: FunctionScores, ids: list[str]) -> list[str]:
+    order = np.lexsort((-scores.shared, -scores.score))[:TOP_PER_FUNCTION]
+    holders = int((scores.totals > 0).sum())
+    out = [f"<h3><code>{html.escape(scores.name)}</code></h3>"]
+    if not len(order):
+        return out + [f'<p class="muted">No pair shares anything ({holders} submissions wrote '
+                      "code for it).</p>"]
+    out.append(f"<p class='muted'>{holders} submissions wrote code for it; median score of the "
+               f"pairs sharing anything: {np.median(scores.score):.2f}.</p><table><tr>"
+               "<th>student</th><th>student</th><th>score</th><th>shared weight</th></tr>")
+    for p in order:
+        a, b = scores.pairs[p]
+        out.append(f"<tr><td>{html.escape(ids[a])}</td><td>{html.escape(ids[b])}</td>"
+                   f'<td class="n">{scores.score[p]:.2f}</td><td class="n">'
+                   f"{scores.shared[p]:.1f}</td></tr>")
+    return out + ["</table>"]
+
+
+def render_html(homework_id: str, prints: list[SubmissionPrint], comparison: Comparison,
+                flag_score: float = FLAG_SCORE, max_flagged: int = MAX_FLAGGED) -> str:
+    """The report page: static, no scripts, no external resources; student code escaped."""
+    names = [f.name for f in comparison.functions]
+    flagged = [i for i in range(min(max_flagged, len(comparison.overall)))
+               if comparison.overall[i] >= flag_score]
+    out = _introduction(homework_id, prints, len(names), flag_score, len(flagged))
+    out += _overall_table(comparison, flagged)
+    out.append("<h2>Pairs ranked per function</h2>")
     for scores in comparison.functions:
-        order = np.lexsort((-scores.shared, -scores.score))[:TOP_PER_FUNCTION]
-        holders = int((scores.totals > 0).sum())
-        out.append(f"<h3><code>{html.escape(scores.name)}</code></h3>")
-        if not len(order):
-            out.append(f'<p class="muted">No pair shares anything ({holders} submissions wrote '
-                       "code for it).</p>")
-            continue
-        out.append(f"<p class='muted'>{holders} submissions wrote code for it; median score of "
-                   f"the pairs sharing anything: {np.median(scores.score):.2f}.</p><table><tr>"
-                   "<th>student</th><th>student</th><th>score</th><th>shared weight</th></tr>")
-        for p in order:
-            a, b = scores.pairs[p]
-            out.append(f"<tr><td>{html.escape(ids[a])}</td><td>{html.escape(ids[b])}</td>"
-                       f'<td class="n">{scores.score[p]:.2f}</td><td class="n">'
-                       f"{scores.shared[p]:.1f}</td></tr>")
-        out.append("</table>")
+        out += _function_table(scores, comparison.ids)
     out.append("<h2>Flagged pairs side by side</h2><p>Lines covered by a shared fingerprint are "
                "<span style='background:#ffd7d7'>marked</span>.</p>")
     for i in flagged:

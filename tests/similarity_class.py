@@ -256,7 +256,8 @@ def disguise(source: str, rng: random.Random, edits: int = 0) -> str:
         extra = ast.parse(f"unused_{edit} = {rng.randint(2, 99)} * len({rng.choice(_WORDS)!r})")
         function.body.insert(rng.randint(1, len(function.body) - 1), extra.body[0])
     bound = {a.arg for a in ast.walk(function) if isinstance(a, ast.arg)} | {
-        n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        n.id for n in ast.walk(function)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     mapping = {name: f"{rng.choice(_WORDS)}_{i}" for i, name in enumerate(sorted(bound))}
     code = ast.unparse(_Rename(mapping).visit(tree))
     lines = []

@@ -16,9 +16,10 @@ import pytest
 from autograder import cli, homeworks
 from autograder.export import CHROMIUM_FLAGS, find_chromium
 from autograder.notebook import extract_definitions, read_notebook
-from autograder.similarity import (K_GRAM, WINDOW, fingerprint, fingerprint_class, stub_fingerprints,
+from autograder.similarity import (K_GRAM, WINDOW, fingerprint, fingerprint_class,
                                    graded_functions, import_aliases, kgram_hashes,
-                                   normalised_tokens, similarity_report, winnow)
+                                   normalised_tokens, similarity_report, stub_fingerprints,
+                                   winnow)
 from conftest import REPO
 from similarity_class import (VARIANTS, _top_function, disguise, into_helper, origins,
                               reference_source,
@@ -79,7 +80,8 @@ def test_copy_with_inserted_statements_still_ranks_above_independent_pairs(tmp_p
     made["edited"] = "variant1"
     comparison = similarity_report("hw1", tmp_path / "class", tmp_path / "report")
     scores = pair_scores(comparison, made)
-    found = [o for pair, (o, _) in scores.items() if "edited" in pair and made[pair[0]] == made[pair[1]]]
+    found = [o for pair, (o, _) in scores.items()
+             if "edited" in pair and made[pair[0]] == made[pair[1]]]
     independent = [o for pair, (o, _) in scores.items() if made[pair[0]] != made[pair[1]]]
     assert len(found) == 2 and min(found) > max(independent)
     assert 0.3 < min(found) < 1
@@ -95,7 +97,8 @@ def test_copy_moved_into_helpers_still_ranks_above_independent_pairs(tmp_path):
     made["moved"] = "reference"
     comparison = similarity_report("hw1", tmp_path / "class", tmp_path / "report")
     scores = pair_scores(comparison, made)
-    found = [o for pair, (o, _) in scores.items() if "moved" in pair and made[pair[0]] == made[pair[1]]]
+    found = [o for pair, (o, _) in scores.items()
+             if "moved" in pair and made[pair[0]] == made[pair[1]]]
     independent = [o for pair, (o, _) in scores.items() if made[pair[0]] != made[pair[1]]]
     assert len(found) == 2 and min(found) > max(independent) and min(found) > 0.5
     page = (tmp_path / "report" / "similarity.html").read_text()
@@ -127,7 +130,8 @@ def test_code_given_in_the_stub_is_not_counted():
     """Two students who keep the lines we gave and write the rest differently share nothing."""
     given = ("    y = np.asarray(x, dtype=np.float64).reshape(-1)\n"
              "    y = y[np.isfinite(y)] - np.median(y)\n")
-    stub = f'def f(x):\n    """doc"""\n{given}    # YOUR CODE HERE\n    raise NotImplementedError()\n'
+    stub = (f'def f(x):\n    """doc"""\n{given}'
+            "    # YOUR CODE HERE\n    raise NotImplementedError()\n")
     first = f"def f(x):\n{given}    return float(np.sqrt(np.mean(y ** 2)))\n"
     second = (f"def f(x):\n{given}    total = 0.0\n    for value in y:\n"
               "        total += value * value\n    return (total / len(y)) ** 0.5\n")
@@ -253,7 +257,8 @@ def test_cli_on_a_folder_writes_html_and_csv(tmp_path):
     assert "softmax" in rows[0] and float(rows[0]["overall"]) == 1.0
     assert made[rows[0]["student_a"]] == made[rows[0]["student_b"]]
     page = (tmp_path / "report" / "similarity.html").read_text()
-    assert "not a verdict" in page and "<script" not in page and "<link" not in page and "src=" not in page
+    assert "not a verdict" in page
+    assert "<script" not in page and "<link" not in page and "src=" not in page
     assert page.count('class="pair"') == len(origins("hw1"))
 
 
