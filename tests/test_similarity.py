@@ -247,6 +247,11 @@ def test_sgd_variants_train(tmp_path):
 
 def test_cli_on_a_folder_writes_html_and_csv(tmp_path):
     made = write_class("hw1", tmp_path / "class")
+    # Gradescope's export layout for one of them: a folder per submission
+    (tmp_path / "class" / "submission_7").mkdir()
+    (tmp_path / "class" / "reference_copy.ipynb").rename(
+        tmp_path / "class" / "submission_7" / homeworks.get("hw1").notebook)
+    made["submission_7"] = made.pop("reference_copy")
     done = subprocess.run([sys.executable, "-m", "autograder", "similarity", "hw1",
                            str(tmp_path / "class"), "-o", str(tmp_path / "report")],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
@@ -256,6 +261,7 @@ def test_cli_on_a_folder_writes_html_and_csv(tmp_path):
         rows = list(csv.DictReader(handle))
     assert "softmax" in rows[0] and float(rows[0]["overall"]) == 1.0
     assert made[rows[0]["student_a"]] == made[rows[0]["student_b"]]
+    assert {"reference", "submission_7"} in [{r["student_a"], r["student_b"]} for r in rows[:4]]
     page = (tmp_path / "report" / "similarity.html").read_text()
     assert "not a verdict" in page
     assert "<script" not in page and "<link" not in page and "src=" not in page
