@@ -8,10 +8,12 @@
     python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
+    python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR [--flag 0.5] [--jobs N]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -99,6 +101,20 @@ def _grade_all(args) -> int:
     errors = [o for o in outcomes if o.error]
     print(f"graded {len(outcomes)} submissions ({sum(o.skipped for o in outcomes)} reused, "
           f"{len(errors)} could not be graded) -> {args.output}/grades.csv, summary.md")
+    if args.similarity:
+        return _similarity(argparse.Namespace(
+            homework=args.homework, submissions=args.submissions, flag=args.flag, jobs=args.jobs,
+            output=str(Path(args.output) / "similarity")))
+    return 0
+
+
+def _similarity(args) -> int:
+    from autograder.similarity import similarity_report
+    comparison = similarity_report(args.homework, args.submissions, args.output,
+                                   flag_score=args.flag, jobs=args.jobs)
+    flagged = int((comparison.overall >= args.flag).sum())
+    print(f"compared {len(comparison.ids)} submissions: {flagged} pairs at or above {args.flag:g} "
+          f"-> {args.output}/similarity.html, similarity.csv")
     return 0
 
 
@@ -165,7 +181,24 @@ def main(argv: list[str] | None = None) -> int:
                            help="grade only these sections, e.g. --parts 1 2")
     grade_all.add_argument("--timeout", type=float, default=900.0,
                            help="wall-clock cap per student in seconds (default 900)")
+    grade_all.add_argument("--similarity", action="store_true",
+                           help="also write the similarity report to OUT_DIR/similarity")
+    grade_all.add_argument("--flag", type=float, default=0.5,
+                           help="with --similarity: overall score from which pairs are shown "
+                                "side by side (default 0.5)")
     grade_all.set_defaults(run=_grade_all)
+
+    similarity = commands.add_parser("similarity", help="report pairs of submissions whose graded "
+                                                        "functions are alike (HTML and CSV)")
+    similarity.add_argument("homework")
+    similarity.add_argument("submissions", help="a folder: one .ipynb or one folder per student")
+    similarity.add_argument("-o", "--output", required=True, help="folder for the report")
+    similarity.add_argument("--flag", type=float, default=0.5,
+                            help="overall score from which pairs are shown side by side "
+                                 "(default 0.5)")
+    similarity.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                            help="processes reading the notebooks (default: one per core)")
+    similarity.set_defaults(run=_similarity)
 
     export = commands.add_parser("export-written", help="collect written answers into HTML (and PDF)")
     export.add_argument("submission", help="the student's .ipynb")
