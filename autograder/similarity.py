@@ -43,7 +43,7 @@ import numpy as np
 from scipy import sparse
 
 from autograder import homeworks
-from autograder.notebook import NotebookError, extract_definitions, read_notebook
+from tmlkit.notebook import NotebookError, extract_definitions, read_notebook
 
 K_GRAM = 6            # tokens per fingerprint
 WINDOW = 4            # winnowing window: any shared run of K_GRAM + WINDOW - 1 tokens is found

@@ -189,4 +189,5 @@ def test_borrowing_by_path_earns_nothing_where_the_drop_holds(case, homework_id,
     scores = {t["name"]: t["score"] for t in results["tests"]}
     for test in solution.tests:
         expected = 0 if test.name in borrowed else test.max_score
-        assert scores[test.name] == pytest.approx(expected), (test.name, scores[test.name])
+        name = f"{test.number} {test.name}"
+        assert scores[name] == pytest.approx(expected), (name, scores[name])

@@ -25,7 +25,8 @@ import nbformat
 import pytest
 from conftest import REPO, replace_function
 
-from tmlkit import data, homeworks
+from autograder import homeworks
+from tmlkit import data
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 

@@ -15,7 +15,7 @@ import pytest
 
 from autograder import cli, homeworks
 from autograder.export import CHROMIUM_FLAGS, find_chromium
-from autograder.notebook import extract_definitions, read_notebook
+from tmlkit.notebook import extract_definitions, read_notebook
 from autograder.similarity import (K_GRAM, WINDOW, fingerprint, fingerprint_class,
                                    graded_functions, import_aliases, kgram_hashes,
                                    normalised_tokens, similarity_report, stub_fingerprints,
