@@ -33,10 +33,12 @@ test: $(VENV)/.installed
 
 release: $(VENV)/.installed
 	$(PY) -m autograder release
+	$(PY) -m autograder check-tables
 
 notebooks: $(VENV)/.installed
 	$(PY) -m autograder normalize
 	$(PY) -m autograder release
+	$(PY) -m autograder check-tables
 
 zips: $(VENV)/.installed
 	for hw in hw1 hw2 hw3 hw4 hw5; do $(PY) -m autograder gradescope $$hw -o build/$${hw}_autograder.zip || exit 1; done

@@ -72,6 +72,14 @@ def _release(args) -> int:
     return 0
 
 
+def _check_tables(args) -> int:
+    from autograder.checks_table import write_tables
+    stale = write_tables(check=args.check)
+    for path in stale:
+        print(f"{'stale' if args.check else 'wrote'} {path}")
+    return 1 if args.check and stale else 0
+
+
 def _student_tree(args) -> int:
     from autograder.student_tree import write_student_tree
     print(f"wrote {write_student_tree(args.output)}: push it to the public repository, tag it as "
@@ -150,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
     release.set_defaults(run=_release)
+
+    tables = commands.add_parser("check-tables", help="docs/checks/hwN.md from the specs")
+    tables.add_argument("--check", action="store_true", help="only say whether they are current")
+    tables.set_defaults(run=_check_tables)
 
     tree = commands.add_parser("student-tree", help="write what students get, ready to push")
     tree.add_argument("-o", "--output", default="build/student", help="folder (default build/student)")
