@@ -33,14 +33,18 @@ class DependencyError(LookupError):
     """The declarations disagree: a requirement without a Gradescope pin, an unknown extra."""
 
 
-@functools.cache
-def pyproject() -> dict:
-    """``pyproject.toml``, parsed."""
+def load_toml(path: Path) -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:      # Python 3.10
         import tomli as tomllib
-    return tomllib.loads(PYPROJECT.read_text())
+    return tomllib.loads(path.read_text())
+
+
+@functools.cache
+def pyproject() -> dict:
+    """``pyproject.toml``, parsed."""
+    return load_toml(PYPROJECT)
 
 
 def dependencies() -> list[str]:
