@@ -2,6 +2,7 @@
 
     python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
     python -m autograder normalize [--check] [HW ...]
+    python -m autograder deps [--check]
     python -m autograder release [HW ...]
     python -m autograder student-tree -o build/student
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
@@ -42,6 +43,16 @@ def _grade(args) -> int:
     for error in result.internal_errors:
         print(f"grader warning: {error}", file=sys.stderr)
     return 0
+
+
+def _deps(args) -> int:
+    from autograder import deps
+    changed = deps.stale() if args.check else deps.write()
+    for name in changed:
+        print(f"{name} {'is out of date' if args.check else 'written'} (from pyproject.toml)")
+    if args.check and changed:
+        print("run `python -m autograder deps`", file=sys.stderr)
+    return 1 if args.check and changed else 0
 
 
 def _normalize(args) -> int:
@@ -154,6 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     normalize.add_argument("--check", action="store_true",
                            help="change nothing; exit 1 if a notebook is not normalized")
     normalize.set_defaults(run=_normalize)
+
+    dependencies = commands.add_parser("deps", help="write requirements.txt and environment.yml "
+                                       "from pyproject.toml")
+    dependencies.add_argument("--check", action="store_true",
+                              help="change nothing; exit 1 if a generated file is out of date")
+    dependencies.set_defaults(run=_deps)
 
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import homeworks
+from tmlkit.notebook import find_function
 
 # Bodies only: each is placed under the stub's own signature and docstring.
 VARIANTS: dict[str, dict[str, list[str]]] = {
@@ -216,12 +217,7 @@ def _top_function(source: str) -> ast.FunctionDef:
 def reference_source(homework_id: str, name: str) -> str:
     """A graded function's source as the reference solution writes it."""
     nb = nbformat.read(homeworks.get(homework_id).solution, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type == "code" and f"def {name}(" in cell.source:
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.FunctionDef) and node.name == name:
-                    return ast.get_source_segment(cell.source, node)
-    raise LookupError(name)
+    return find_function(nb, name).source(nb)
 
 
 def variant_source(homework_id: str, name: str, index: int) -> str:
@@ -294,17 +290,8 @@ def student_notebook(homework_id: str, functions: dict[str, str], last_cell: boo
     if last_cell:
         nb.cells.append(nbformat.v4.new_code_cell("\n\n\n".join(functions.values())))
         return nb
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        for name, source in functions.items():
-            if f"def {name}(" not in cell.source:
-                continue
-            node = next(n for n in ast.parse(cell.source).body
-                        if isinstance(n, ast.FunctionDef) and n.name == name)
-            lines = cell.source.splitlines()
-            cell.source = "\n".join(lines[:node.lineno - 1] + source.splitlines()
-                                    + lines[node.end_lineno:])
+    for name, source in functions.items():
+        find_function(nb, name).replace(nb, source)
     return nb
 
 

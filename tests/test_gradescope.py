@@ -10,7 +10,6 @@ Gradescope's schema. One image per homework is built and reused.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from conftest import REPO, replace_function
 
 from autograder import homeworks
 from tmlkit import data
+from tmlkit.notebook import find_function
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 
@@ -58,15 +58,7 @@ PARTIAL = {
 
 def solution_source(notebook: Path, name: str) -> str:
     nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code" or f"def {name}(" not in cell.source:
-            continue
-        source = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
-                           for line in cell.source.splitlines())
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                return ast.get_source_segment(source, node)
-    raise LookupError(f"no function {name} in {notebook}")
+    return find_function(nb, name).source(nb)
 
 
 def partial_submission(homework_id: str, out: Path) -> Path:
