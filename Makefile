@@ -3,6 +3,7 @@
 #   make grade HW=hw1 SUBMISSION=nb.ipynb   grade any submission (RESULTS=path writes results.json)
 #   make test                               run the test suite
 #   make notebooks                          after editing solutions/hwN.ipynb: normalize, release
+#   make deps                               after editing pyproject.toml's dependencies
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -14,15 +15,17 @@ ifneq ($(wildcard ../shared/data/mnist.npz),)
 export TML_DATA_DIR ?= $(abspath ../shared/data)
 endif
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# requirements.txt is generated from pyproject.toml (`python -m autograder deps`); its
+# "# no-deps: " lines are installed without their dependencies. The kit itself is not installed.
+$(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
-	$(PY) -m pip install -q --no-deps torchattacks==3.5.1
+	sed -n 's/^# no-deps: //p' requirements.txt | xargs -r $(PY) -m pip install -q --no-deps
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
-.PHONY: install grade test release notebooks bench zips
+.PHONY: install grade test release notebooks deps bench zips
 install: $(VENV)/.installed
 
 grade: $(VENV)/.installed
@@ -33,10 +36,15 @@ test: $(VENV)/.installed
 
 release: $(VENV)/.installed
 	$(PY) -m autograder release
+	$(PY) -m autograder check-tables
 
 notebooks: $(VENV)/.installed
 	$(PY) -m autograder normalize
 	$(PY) -m autograder release
+	$(PY) -m autograder check-tables
+
+deps: $(VENV)/.installed
+	$(PY) -m autograder deps
 
 zips: $(VENV)/.installed
 	for hw in hw1 hw2 hw3 hw4 hw5; do $(PY) -m autograder gradescope $$hw -o build/$${hw}_autograder.zip || exit 1; done

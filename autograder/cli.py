@@ -2,16 +2,19 @@
 
     python -m autograder grade [HW] [SUBMISSION.ipynb|FOLDER] [--results results.json] [--time-limit S]
     python -m autograder normalize [--check] [HW ...]
+    python -m autograder deps [--check]
     python -m autograder release [HW ...]
     python -m autograder student-tree -o build/student
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
     python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
+    python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR [--flag 0.5] [--jobs N]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +45,16 @@ def _grade(args) -> int:
     return 0
 
 
+def _deps(args) -> int:
+    from autograder import deps
+    changed = deps.stale() if args.check else deps.write()
+    for name in changed:
+        print(f"{name} {'is out of date' if args.check else 'written'} (from pyproject.toml)")
+    if args.check and changed:
+        print("run `python -m autograder deps`", file=sys.stderr)
+    return 1 if args.check and changed else 0
+
+
 def _normalize(args) -> int:
     from autograder.normalize import NotebookError, normalize_file
     try:
@@ -68,6 +81,14 @@ def _release(args) -> int:
     if update_readme_badges():
         print("updated the Colab badges in README.md")
     return 0
+
+
+def _check_tables(args) -> int:
+    from autograder.checks_table import write_tables
+    stale = write_tables(check=args.check)
+    for path in stale:
+        print(f"{'stale' if args.check else 'wrote'} {path}")
+    return 1 if args.check and stale else 0
 
 
 def _student_tree(args) -> int:
@@ -99,6 +120,20 @@ def _grade_all(args) -> int:
     errors = [o for o in outcomes if o.error]
     print(f"graded {len(outcomes)} submissions ({sum(o.skipped for o in outcomes)} reused, "
           f"{len(errors)} could not be graded) -> {args.output}/grades.csv, summary.md")
+    if args.similarity:
+        return _similarity(argparse.Namespace(
+            homework=args.homework, submissions=args.submissions, flag=args.flag, jobs=args.jobs,
+            output=str(Path(args.output) / "similarity")))
+    return 0
+
+
+def _similarity(args) -> int:
+    from autograder.similarity import similarity_report
+    comparison = similarity_report(args.homework, args.submissions, args.output,
+                                   flag_score=args.flag, jobs=args.jobs)
+    flagged = int((comparison.overall >= args.flag).sum())
+    print(f"compared {len(comparison.ids)} submissions: {flagged} pairs at or above {args.flag:g} "
+          f"-> {args.output}/similarity.html, similarity.csv")
     return 0
 
 
@@ -132,9 +167,19 @@ def main(argv: list[str] | None = None) -> int:
                            help="change nothing; exit 1 if a notebook is not normalized")
     normalize.set_defaults(run=_normalize)
 
+    dependencies = commands.add_parser("deps", help="write requirements.txt and environment.yml "
+                                       "from pyproject.toml")
+    dependencies.add_argument("--check", action="store_true",
+                              help="change nothing; exit 1 if a generated file is out of date")
+    dependencies.set_defaults(run=_deps)
+
     release = commands.add_parser("release", help="make student notebooks from the solutions")
     release.add_argument("homeworks", nargs="*", help="homework ids (default: all)")
     release.set_defaults(run=_release)
+
+    tables = commands.add_parser("check-tables", help="docs/checks/hwN.md from the specs")
+    tables.add_argument("--check", action="store_true", help="only say whether they are current")
+    tables.set_defaults(run=_check_tables)
 
     tree = commands.add_parser("student-tree", help="write what students get, ready to push")
     tree.add_argument("-o", "--output", default="build/student", help="folder (default build/student)")
@@ -166,7 +211,24 @@ def main(argv: list[str] | None = None) -> int:
                            help="grade only these sections, e.g. --parts 1 2")
     grade_all.add_argument("--timeout", type=float, default=900.0,
                            help="wall-clock cap per student in seconds (default 900)")
+    grade_all.add_argument("--similarity", action="store_true",
+                           help="also write the similarity report to OUT_DIR/similarity")
+    grade_all.add_argument("--flag", type=float, default=0.5,
+                           help="with --similarity: overall score from which pairs are shown "
+                                "side by side (default 0.5)")
     grade_all.set_defaults(run=_grade_all)
+
+    similarity = commands.add_parser("similarity", help="report pairs of submissions whose graded "
+                                                        "functions are alike (HTML and CSV)")
+    similarity.add_argument("homework")
+    similarity.add_argument("submissions", help="a folder: one .ipynb or one folder per student")
+    similarity.add_argument("-o", "--output", required=True, help="folder for the report")
+    similarity.add_argument("--flag", type=float, default=0.5,
+                            help="overall score from which pairs are shown side by side "
+                                 "(default 0.5)")
+    similarity.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1,
+                            help="processes reading the notebooks (default: one per core)")
+    similarity.set_defaults(run=_similarity)
 
     export = commands.add_parser("export-written", help="collect written answers into HTML (and PDF)")
     export.add_argument("submission", help="the student's .ipynb")

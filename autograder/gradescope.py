@@ -28,23 +28,6 @@ STUDENT_DIR = PACKAGE_DIR.parent / "student" / "tmlkit"
 # $TML_TIME_LIMIT_S.
 DEFAULT_TIME_LIMIT_S = 540
 
-# Pinned for Gradescope's Ubuntu 22.04 image (Python 3.10): the versions pip resolves there,
-# checked in a Python 3.10 venv. CPU-only torch keeps the image small. matplotlib and tqdm are
-# here because notebooks import them in their definition cells.
-REQUIREMENTS = """\
---extra-index-url https://download.pytorch.org/whl/cpu
-torch==2.14.1+cpu
-torchvision==0.29.1+cpu
-numpy==2.2.6
-scipy==1.15.3
-scikit-learn==1.7.2
-nbformat==5.11.1
-pytest==9.2.0
-pillow==12.3.0
-matplotlib==3.10.9
-tqdm==4.70.1
-"""
-
 SETUP_SH = """\
 #!/usr/bin/env bash
 # Gradescope runs this once, when it builds the image, as `bash /autograder/source/setup.sh`
@@ -113,6 +96,7 @@ def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | Non
     """The zip for ``homework_id``. ``hidden_visibility`` ("hidden", "after_due_date") overrides
     the Gradescope visibility of hidden checks, "after_published" by default; ``time_limit_s``
     bounds each grading run."""
+    from autograder import deps   # reads TOML (Python 3.11+ or tomli): not needed to grade
     homework = homeworks.get(homework_id)
     if hidden_visibility not in (None, *HIDDEN_VISIBILITIES):
         raise ValueError(f"hidden_visibility must be one of {HIDDEN_VISIBILITIES}")
@@ -125,8 +109,8 @@ def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | Non
         _add(archive, "run_autograder",
              RUN_AUTOGRADER.format(homework=homework.id, visibility=visibility,
                                    time_limit=f"{time_limit_s:g}"), 0o755)
-        _add(archive, "requirements.txt",
-             REQUIREMENTS + "".join(f"{line}\n" for line in homework.requirements))
+        # Fully pinned here, on the instructor's machine: the zip never reads pyproject.toml.
+        _add(archive, "requirements.txt", deps.gradescope_requirements(homework.id))
         for folder, name in ((PACKAGE_DIR, "autograder"), (STUDENT_DIR, "student/tmlkit")):
             for path in sorted(folder.rglob("*.py")):
                 _add(archive, f"{name}/{path.relative_to(folder)}", path.read_bytes())

@@ -17,12 +17,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder import course, homeworks, publish, release
+from autograder import course, deps, homeworks, publish, release
 
 STUDENT_SOURCE = homeworks.REPO_ROOT / "student"
-# Torch and friends, then each homework's pinned extras: a local install runs every notebook.
-LOCAL_REQUIREMENTS = ("torch", "torchvision", "numpy", "scipy", "scikit-learn", "matplotlib",
-                      "tqdm", "pillow", "nbformat", "pytest", "jupyter")
+# Beside pyproject.toml's dependencies (by name: students keep their own torch build).
+LOCAL_EXTRAS = ("jupyter",)
 
 
 def readme() -> str:
@@ -50,8 +49,10 @@ notebook file itself.
 
 
 def requirements() -> str:
+    """Torch and friends, then each homework's pinned extras: a local install runs every notebook."""
+    names = [deps.name_of(r) for r in deps.dependencies()]
     extras = sorted({r for hw in homeworks.HOMEWORKS.values() for r in hw.requirements})
-    return "\n".join([*LOCAL_REQUIREMENTS, *extras]) + "\n"
+    return "\n".join([*names, *LOCAL_EXTRAS, *extras]) + "\n"
 
 
 def write_student_tree(out: str | Path) -> Path:

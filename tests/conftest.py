@@ -1,7 +1,6 @@
 """Shared fixtures: notebooks built from cell sources, and submissions edited function by function."""
 from __future__ import annotations
 
-import ast
 import functools
 import os
 from pathlib import Path
@@ -10,6 +9,7 @@ import nbformat
 import pytest
 
 from tmlkit import data
+from tmlkit.notebook import find_function
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,23 +45,12 @@ def write_notebook(path: Path, *sources: str) -> Path:
 def replace_function(notebook: Path, name: str, new_source: str, out: Path) -> Path:
     """A copy of ``notebook`` in which the top-level function ``name`` is ``new_source``."""
     nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code" or f"def {name}(" not in cell.source:
-            continue
-        try:
-            tree = ast.parse("\n".join("pass" if l.lstrip().startswith(("%", "!")) else l
-                                       for l in cell.source.splitlines()))
-        except SyntaxError:
-            continue
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                lines = cell.source.splitlines()
-                first = min([node.lineno] + [d.lineno for d in node.decorator_list])
-                cell.source = "\n".join(lines[:first - 1] + new_source.strip("\n").splitlines()
-                                        + lines[node.end_lineno:])
-                nbformat.write(nb, out)
-                return out
-    raise LookupError(f"no top-level function {name} in {notebook}")
+    try:
+        find_function(nb, name).replace(nb, new_source)
+    except LookupError:
+        raise LookupError(f"no top-level function {name} in {notebook}") from None
+    nbformat.write(nb, out)
+    return out
 
 
 def assert_loses_exactly(result, solution_result, should_fail: set[str]) -> None:

@@ -10,7 +10,6 @@ Gradescope's schema. One image per homework is built and reused.
 """
 from __future__ import annotations
 
-import ast
 import json
 import os
 import time
@@ -25,7 +24,9 @@ import nbformat
 import pytest
 from conftest import REPO, replace_function
 
-from tmlkit import data, homeworks
+from autograder import homeworks
+from tmlkit import data
+from tmlkit.notebook import find_function
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 
@@ -57,15 +58,7 @@ PARTIAL = {
 
 def solution_source(notebook: Path, name: str) -> str:
     nb = nbformat.read(notebook, as_version=4)
-    for cell in nb.cells:
-        if cell.cell_type != "code" or f"def {name}(" not in cell.source:
-            continue
-        source = "\n".join("pass" if line.lstrip().startswith(("%", "!")) else line
-                           for line in cell.source.splitlines())
-        for node in ast.parse(source).body:
-            if isinstance(node, ast.FunctionDef) and node.name == name:
-                return ast.get_source_segment(source, node)
-    raise LookupError(f"no function {name} in {notebook}")
+    return find_function(nb, name).source(nb)
 
 
 def partial_submission(homework_id: str, out: Path) -> Path:
@@ -79,17 +72,18 @@ def partial_submission(homework_id: str, out: Path) -> Path:
 VENV_BIN = Path(sys.executable).parent
 
 
-def harness_env(root: Path, **extra: str) -> dict:
-    """What Gradescope's image gives the scripts: a python3 on PATH that has the dependencies but
-    not this project (no PYTHONPATH, no editable install), and nothing of the test's environment."""
-    env = {"PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root.parent),
+def harness_env(root: Path, python: Path = VENV_BIN, **extra: str) -> dict:
+    """What Gradescope's image gives the scripts: a python3 on PATH (from ``python``, a bin
+    folder) that has the dependencies but not this project (no PYTHONPATH, no editable install),
+    and nothing of the test's environment."""
+    env = {"PATH": f"{python}:/usr/local/bin:/usr/bin:/bin", "HOME": str(root.parent),
            "LANG": "C.UTF-8", "AUTOGRADER_ROOT": str(root), "MPLBACKEND": "Agg"}
     if data.data_dir() is not None:
         env[data.DATA_ENV] = str(data.data_dir())
     return {**env, **extra}
 
 
-def install_zip(zip_path: Path, root: Path) -> Path:
+def install_zip(zip_path: Path, root: Path, python: Path = VENV_BIN) -> Path:
     """Build Gradescope's image from the zip alone, as manual_docker/Dockerfile does: contents
     into root/source, run_autograder copied up, then `bash root/source/setup.sh` run from
     elsewhere (offline: the pip install is skipped, every file it names must exist)."""
@@ -100,13 +94,13 @@ def install_zip(zip_path: Path, root: Path) -> Path:
     elsewhere = root.parent / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
     done = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=elsewhere,
-                          env=harness_env(root, TML_SETUP_OFFLINE="1"), capture_output=True,
+                          env=harness_env(root, python, TML_SETUP_OFFLINE="1"), capture_output=True,
                           text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return root
 
 
-def run_submission(root: Path, files: dict[str, bytes], **env: str) -> dict:
+def run_submission(root: Path, files: dict[str, bytes], python: Path = VENV_BIN, **env: str) -> dict:
     """One submission, as Gradescope runs it: fresh submission/ and results/, then
     /autograder/run_autograder from /autograder."""
     for folder in ("submission", "results"):
@@ -115,7 +109,7 @@ def run_submission(root: Path, files: dict[str, bytes], **env: str) -> dict:
         (root / "submission" / name).parent.mkdir(parents=True, exist_ok=True)
         (root / "submission" / name).write_bytes(content)
     (root / "submission").mkdir(exist_ok=True)
-    done = subprocess.run([str(root / "run_autograder")], cwd=root, env=harness_env(root, **env),
+    done = subprocess.run([str(root / "run_autograder")], cwd=root, env=harness_env(root, python, **env),
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr
     results = json.loads((root / "results" / "results.json").read_text())

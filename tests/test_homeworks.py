@@ -74,3 +74,9 @@ def test_student_notebook_scores_zero_with_a_message_per_test(homework):
 
 def test_readme_badges_match_course_settings():
     assert release.badges() in (REPO / "README.md").read_text()
+
+
+def test_check_tables_are_current():
+    """docs/checks/hwN.md are generated from the specs (`make notebooks` rewrites them)."""
+    from autograder.checks_table import write_tables
+    assert write_tables(check=True) == []

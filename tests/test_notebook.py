@@ -5,7 +5,7 @@ import nbformat
 import pytest
 
 from tmlkit.notebook import (MAX_NOTEBOOK_BYTES, NotebookError, extract_cell,
-                                 extract_definitions, read_notebook)
+                                 extract_definitions, find_function, read_notebook)
 
 
 def test_keeps_definitions_and_drops_work():
@@ -74,3 +74,31 @@ def test_reads_a_valid_notebook(tmp_path):
     path = tmp_path / "ok.ipynb"
     path.write_text(json.dumps(nbformat.v4.new_notebook()))
     assert read_notebook(path).nbformat == 4
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("def f(x): markdown"),
+                                           *map(nbformat.v4.new_code_cell, sources)])
+
+
+def test_find_function_reads_cells_as_the_grader_does():
+    nb = _notebook("def f(:\n    broken",                       # does not parse: passed over
+                   "if True:\n    def f(x):\n        return 0",  # not top level
+                   "%matplotlib inline\nX = 1\n\n@cache\ndef f(x):\n    return x\nf(2)",
+                   "def f(x):\n    return 'second'")
+    span = find_function(nb, "f")
+    assert (span.cell, span.first, span.last) == (3, 4, 6)
+    assert span.source(nb) == "@cache\ndef f(x):\n    return x"
+
+
+def test_find_function_replaces_only_the_function():
+    nb = _notebook("import numpy as np\n\ndef g(x):\n    return x\n\n\ndef h():\n    pass")
+    find_function(nb, "g").replace(nb, "\ndef g(x):\n    y = x + 1\n    return y\n")
+    assert nb.cells[1].source == ("import numpy as np\n\ndef g(x):\n    y = x + 1\n    return y\n"
+                                  "\n\ndef h():\n    pass")
+    assert find_function(nb, "h").source(nb) == "def h():\n    pass"
+
+
+def test_find_function_names_what_is_missing():
+    with pytest.raises(LookupError, match="'g'"):
+        find_function(_notebook("def gg():\n    pass", "class g:\n    pass"), "g")

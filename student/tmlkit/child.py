@@ -17,6 +17,7 @@ import traceback
 import types
 
 from tmlkit import wire
+from tmlkit.errors import GRADER_PACKAGE_HINT, borrows_from_grader
 
 OUTPUT_LIMIT = 4000
 
@@ -126,6 +127,8 @@ class Child:
                 except BaseException as error:  # SystemExit too: the student must not end the child
                     problems.append(f"Cell {cell['index']} raised {type(error).__name__} while its "
                                     f"definitions ran:\n{_student_traceback(error)}")
+                    if borrows_from_grader(type(error).__name__, _safe_str(error)):
+                        problems.append(GRADER_PACKAGE_HINT)
         defined = sorted(name for name, value in self.module.__dict__.items()
                          if not name.startswith("__"))
         return {"op": "loaded", "defined": defined, "problems": problems,

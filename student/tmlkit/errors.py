@@ -2,6 +2,16 @@
 from __future__ import annotations
 
 
+GRADER_PACKAGE_HINT = ("`autograder` is the grader's own package: your code cannot import it, and "
+                       "its reference implementations are not yours to use. Write the function "
+                       "yourself.")
+
+
+def borrows_from_grader(type_name: str, message: str) -> bool:
+    """An import of the grader's package failed: the student's code tried to borrow from it."""
+    return type_name in ("ModuleNotFoundError", "ImportError") and "autograder" in message
+
+
 class SubmissionError(Exception):
     """Student code failed: it raised, hung, crashed, or is missing. The message is for the student."""
 
@@ -26,6 +36,8 @@ class StudentException(SubmissionError):
             text = f"`{function}` is not implemented yet (it raised NotImplementedError)."
         else:
             text = f"`{function}` raised {type_name}: {message}"
+            if borrows_from_grader(type_name, message):
+                text += "\n" + GRADER_PACKAGE_HINT
             if type_name == "NameError":
                 text += ("\nThe grader runs only your imports, functions, classes and constants, "
                          "not top-level work such as loading data: pass what a function needs as "

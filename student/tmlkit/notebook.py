@@ -184,6 +184,47 @@ def _blank_out_dropped(lines: list[str], body: list[ast.stmt], kept: list[ast.st
                      for n, line in enumerate(lines, start=1))
 
 
+@dataclass(frozen=True)
+class FunctionSpan:
+    """Where a top-level function is defined: lines ``first`` to ``last`` of one code cell."""
+    cell: int                  # position in ``nb.cells``, counted from 0
+    first: int                 # first line in the cell, counted from 1, decorators included
+    last: int                  # last line
+
+    def source(self, nb: nbformat.NotebookNode) -> str:
+        """The function's text, decorators included."""
+        return "\n".join(nb.cells[self.cell].source.splitlines()[self.first - 1:self.last])
+
+    def replace(self, nb: nbformat.NotebookNode, new_source: str) -> None:
+        """Put ``new_source`` in the function's place, in ``nb`` itself; the rest of the cell stays."""
+        cell = nb.cells[self.cell]
+        lines = cell.source.splitlines()
+        cell.source = "\n".join(lines[:self.first - 1] + new_source.strip("\n").splitlines()
+                                + lines[self.last:])
+
+
+def find_function(nb: nbformat.NotebookNode, name: str) -> FunctionSpan:
+    """The first top-level function ``name`` among the code cells, read as the grader reads them
+    (``!``/``%`` lines ignored; a cell that does not parse is passed over). The tests use it to
+    take a function from one notebook and put another in its place.
+
+    Raises ``LookupError`` when no cell defines it at the top level.
+    """
+    for position, cell in enumerate(nb.cells):
+        source = cell.get("source", "")
+        if cell.get("cell_type") != "code" or not isinstance(source, str) or name not in source:
+            continue
+        try:
+            tree = ast.parse(_without_magics(source))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+                span = _line_span(node)
+                return FunctionSpan(position, span.start, span.stop - 1)
+    raise LookupError(f"no top-level function {name!r} in the notebook")
+
+
 def extract_definitions(nb: nbformat.NotebookNode) -> Extraction:
     cells, problems = [], []
     for index, cell in enumerate(nb.cells, start=1):

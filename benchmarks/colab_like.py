@@ -1,0 +1,127 @@
+"""Run every notebook the way a student's Colab runs it, with nothing of this repository.
+
+    python benchmarks/colab_like.py [--venv DIR] [--homework hw1 ...] [--python /usr/bin/python3]
+
+1. A fresh venv holding only packages Colab preinstalls (``COLAB``; torch is the CPU build on
+   this machine's disk, the rest from PyPI), plus Jupyter's kernel and nbclient to run notebooks.
+2. The student tree (``python -m autograder student-tree``) installed into it from a local path,
+   as the set-up cell installs it from the pinned tag, and each homework's extras as the set-up
+   cell lists them.
+3. Each solution notebook executed top to bottom in quick mode, in a folder outside this
+   repository, with no PYTHONPATH: ``autograder`` cannot be imported there. Every self-check
+   must pass. Each student notebook must fail only at the first call of an unimplemented
+   function (NotImplementedError), never earlier.
+
+Prints the time of each step. Needs the network to PyPI for the first run (the venv is reused).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from autograder import course, homeworks  # noqa: E402
+from autograder.student_tree import write_student_tree  # noqa: E402
+
+# What Colab ships that the notebooks use (Colab's own versions differ; these are close).
+COLAB = ["torch==2.13.0", "numpy<2.3", "scipy", "scikit-learn", "matplotlib", "tqdm", "pillow",
+         "pandas", "nbformat", "pytest", "scikit-image", "xgboost-cpu", "pyyaml",
+         "ipykernel", "nbclient"]
+
+RUN = r"""
+import json, os, sys, time
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+notebook, workdir = sys.argv[1], sys.argv[2]
+nb = nbformat.read(notebook, as_version=4)
+began = time.monotonic()
+error = None
+try:
+    NotebookClient(nb, timeout=1800, kernel_name="python3",
+                   resources={"metadata": {"path": workdir}}).execute()
+except CellExecutionError as failure:
+    error = {"ename": failure.ename, "evalue": str(failure.evalue)[:300]}
+printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                    for o in c.get("outputs", []) if o.get("output_type") == "stream")
+executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
+print(json.dumps({"seconds": time.monotonic() - began, "error": error,
+                  "failed_checks": [l for l in printed.splitlines() if l.startswith("✗")],
+                  "passed_checks": sum(l.startswith("✓") for l in printed.splitlines()),
+                  "last_cell": executed[-1] if executed else None}))
+"""
+
+
+def step(what: str, command: list[str], **kwargs) -> float:
+    began = time.monotonic()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, **kwargs)
+    seconds = time.monotonic() - began
+    print(f"{what}: {seconds:.0f} s", flush=True)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--venv", default=str(REPO / "build" / "colab-like"))
+    parser.add_argument("--python", default="/usr/bin/python3")
+    parser.add_argument("--homework", action="append")
+    args = parser.parse_args()
+    venv = Path(args.venv)
+    python = venv / "bin" / "python"
+    if not python.exists():
+        step("venv with Colab's packages", [args.python, "-m", "venv", str(venv)])
+        step("  pip install", [str(python), "-m", "pip", "install", "-q", *COLAB])
+    work = Path(tempfile.mkdtemp(prefix="colab-like-"))
+    tree = write_student_tree(work / "tree")
+    step("student tree installed from a local path",
+         [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(tree)])
+    chosen = args.homework or list(homeworks.HOMEWORKS)
+    extras = sorted({r for h in chosen for r in homeworks.get(h).requirements
+                     if r.split("==")[0] not in course.COLAB_SHIPS})
+    if extras:
+        step("the set-up cells' extras", [str(python), "-m", "pip", "install", "-q", *extras])
+    env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
+           "MPLBACKEND": "Agg", "TML_QUICK": "1"}
+    if os.environ.get("TML_DATA_DIR"):
+        env["TML_DATA_DIR"] = os.environ["TML_DATA_DIR"]
+    assert subprocess.run([str(python), "-c", "import autograder"], env=env, cwd=work,
+                          capture_output=True).returncode != 0, "autograder must not be importable"
+    failures = 0
+    for homework_id in chosen:
+        homework = homeworks.get(homework_id)
+        for kind, notebook in (("solution", homework.solution),
+                               ("student", tree / "notebooks" / homework.notebook)):
+            folder = work / f"{homework_id}-{kind}"
+            folder.mkdir()
+            done = subprocess.run([str(python), "-c", RUN, str(notebook), str(folder)], env=env,
+                                  cwd=folder, capture_output=True, text=True)
+            try:
+                report = json.loads(done.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                print(f"{homework_id} {kind}: the runner failed\n{done.stderr[-2000:]}")
+                failures += 1
+                continue
+            if kind == "solution":
+                ok = report["error"] is None and not report["failed_checks"]
+            else:
+                ok = (report["error"] or {}).get("ename") == "NotImplementedError"
+            failures += not ok
+            print(f"{homework_id} {kind:8s} {'ok' if ok else 'FAILED':6s} {report['seconds']:6.0f} s  "
+                  f"self-checks ✓ {report['passed_checks']}, ✗ {len(report['failed_checks'])}; "
+                  f"stopped at {report['error'] or 'the end'} (cell {report['last_cell']})", flush=True)
+            for line in report["failed_checks"][:5]:
+                print(f"    {line}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
