@@ -36,10 +36,15 @@ COLAB_SHIPS = ("scikit-image", "xgboost-cpu")
 COLAB_PINS = {"shap": "shap==0.51.0"}
 
 
+def colab_extras(requirements: tuple[str, ...]) -> list[str]:
+    """What the set-up cell installs in Colab of a homework's pinned extras."""
+    return [COLAB_PINS.get(r.split("==")[0], r) for r in requirements
+            if r.split("==")[0] not in COLAB_SHIPS]
+
+
 def setup_cell_source(requirements: tuple[str, ...] = ()) -> str:
     """The notebooks' first code cell; ``requirements`` are a homework's pinned extras."""
-    extras = [COLAB_PINS.get(r.split("==")[0], r) for r in requirements
-              if r.split("==")[0] not in COLAB_SHIPS]
+    extras = colab_extras(requirements)
     lines = ["# Set-up. In Colab this installs the course's package; locally it does nothing.",
              "import sys",
              "if \"google.colab\" in sys.modules:",
