@@ -14,6 +14,7 @@ early-stopped PGD) are tested once against torchattacks in tests/test_robustness
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -357,6 +358,145 @@ def load_weights(model, weights: dict):
         raise KeyError(f"missing {missing}, unexpected {extra}")
     model.load_state_dict({key: torch.as_tensor(np.asarray(weights[key])).to(state[key].dtype)
                            .reshape(state[key].shape) for key in state})
+    return model.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# Watching a training function: a model that records its forward calls
+# ---------------------------------------------------------------------------------------------
+
+TRACE_PREFIX = "trace."
+
+
+def traced_mlp(source: str, seed: int = 0, snapshots: tuple = ()):
+    """``mlp(source, seed)`` that records each forward call: the batch size, ``model.training``,
+    whether the input requires grad (with grad enabled), and one fingerprint per input row
+    (equal rows, equal fingerprints; Python's hash of the row's bytes).
+
+    Minibatches are counted by train-mode calls. For each minibatch whose index is in
+    ``snapshots``, it also keeps the weights and the input at the minibatch's first gradient
+    call in eval mode (the attack's start), and the input of its train-mode call (the examples
+    trained on). ``state_dict()`` carries the record under "trace." keys, so the notebook's
+    ``weights_after`` returns it along with the weights; ``split_trace`` takes it apart.
+    """
+    model = _traced_class()(*mlp(source, seed), snapshots=snapshots)
+    return model.eval()
+
+
+@lru_cache(maxsize=None)
+def _traced_class():
+    import torch
+
+    class TracedSequential(torch.nn.Sequential):
+        def __init__(self, *modules, snapshots=()):
+            super().__init__(*modules)
+            self.calls: list[tuple[int, bool, bool]] = []
+            self.rows: list[list[int]] = []
+            self.snapshot_at = frozenset(int(i) for i in snapshots)
+            self.snapshots: dict[int, dict] = {}
+            self.updates = 0
+
+        def forward(self, x):
+            self._observe(x)
+            return super().forward(x)
+
+        def _observe(self, x) -> None:
+            attack = bool(x.requires_grad and torch.is_grad_enabled())
+            self.calls.append((len(x), bool(self.training), attack))
+            flat = x.detach().cpu().numpy().reshape(len(x), -1)
+            self.rows.append([hash(row.tobytes()) for row in flat])
+            if not self.training and attack and self.updates in self.snapshot_at \
+                    and self.updates not in self.snapshots:
+                weights = torch.nn.Sequential.state_dict(self)
+                self.snapshots[self.updates] = {
+                    "clean": x.detach().cpu().clone(),
+                    **{"weights." + k: v.detach().cpu().clone() for k, v in weights.items()}}
+            if self.training:
+                snapshot = self.snapshots.get(self.updates)
+                if snapshot is not None and "adv" not in snapshot:
+                    snapshot["adv"] = x.detach().cpu().clone()
+                self.updates += 1
+
+        def state_dict(self, *args, **kwargs):
+            state = super().state_dict(*args, **kwargs)
+            if not args and not kwargs.get("prefix"):     # the top-level call, not a parent's
+                state.update(self._trace())
+            return state
+
+        def load_state_dict(self, state_dict, *args, **kwargs):
+            return super().load_state_dict({k: v for k, v in state_dict.items()
+                                            if not k.startswith(TRACE_PREFIX)}, *args, **kwargs)
+
+        def _trace(self) -> dict:
+            calls = torch.tensor(self.calls, dtype=torch.long).reshape(-1, 3)
+            trace = {"calls": calls,
+                     "rows": torch.tensor([h for row in self.rows for h in row], dtype=torch.long)}
+            for index, snapshot in self.snapshots.items():
+                trace.update({f"snapshot.{index}.{k}": v for k, v in snapshot.items()})
+            return {TRACE_PREFIX + k: v for k, v in trace.items()}
+
+    return TracedSequential
+
+
+@dataclass
+class Trace:
+    """What ``traced_mlp`` saw. P forward calls: ``batch`` (P,) sizes, ``training`` (P,) the
+    model's mode, ``attack`` (P,) whether the input required grad; ``rows[i]`` (batch[i],) the
+    row fingerprints of call i; ``snapshots[k]`` for minibatch k: "clean" (B, ...) the input of
+    its first attack call, "adv" the input of its train-mode call, "weights" {name: array}."""
+    batch: np.ndarray
+    training: np.ndarray
+    attack: np.ndarray
+    rows: list
+    snapshots: dict
+
+
+def split_trace(state: dict) -> tuple[dict, Trace | None]:
+    """(weights, trace) from what ``weights_after`` returned for a ``traced_mlp``: trace is None
+    when the state has no "trace." keys (the model trained was not the one given)."""
+    weights = {k: v for k, v in state.items() if not k.startswith(TRACE_PREFIX)}
+    record = {k[len(TRACE_PREFIX):]: np.asarray(v) for k, v in state.items()
+              if k.startswith(TRACE_PREFIX)}
+    if "calls" not in record:
+        return weights, None
+    calls = record["calls"].reshape(-1, 3).astype(np.int64)
+    rows = np.split(record["rows"].astype(np.int64), np.cumsum(calls[:, 0])[:-1]) \
+        if len(calls) else []
+    snapshots: dict[int, dict] = {}
+    for key, value in record.items():
+        if key.startswith("snapshot."):
+            _, index, name = key.split(".", 2)
+            entry = snapshots.setdefault(int(index), {"weights": {}})
+            if name.startswith("weights."):
+                entry["weights"][name[len("weights."):]] = value
+            else:
+                entry[name] = value
+    return weights, Trace(calls[:, 0], calls[:, 1].astype(bool), calls[:, 2].astype(bool), rows,
+                          snapshots)
+
+
+def reference_adversarial_training(model, x, y, eps: float, alpha: float, steps: int, epochs: int,
+                                   batch_size: int, lr: float, seed: int = 0):
+    """Madry's adversarial training: per minibatch (torch.randperm with a generator seeded with
+    ``seed``), L∞ PGD from a random start with the model in eval mode, then one SGD step
+    (momentum 0.9) on the cross-entropy of the adversarial batch in train mode."""
+    import torch
+    dtype = next(model.parameters()).dtype
+    x = torch.as_tensor(np.asarray(x)).to(dtype)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(seed)
+    with _one_thread():
+        for epoch in range(epochs):
+            for number, batch in enumerate(torch.randperm(len(x), generator=generator)
+                                           .split(batch_size)):
+                model.eval()
+                x_adv = torch.as_tensor(reference_pgd(model, x[batch], y[batch], eps, alpha,
+                                                      steps, seed=seed + 1000 * epoch + number))
+                model.train()
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x_adv), y[batch]).backward()
+                optimizer.step()
     return model.eval()
 
 

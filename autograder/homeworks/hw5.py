@@ -11,6 +11,7 @@ draw fresh instances on every grading run ($TML_GRADER_SEED fixes them for a reg
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 
@@ -276,14 +277,15 @@ def at_setting(source: str) -> dict:
                 batch_size=100, lr=0.1, seed=0)
 
 
-def _check_robust_training(hw, method: str, extra: dict):
-    source = _source()
-    s = at_setting(source)
-    x, y = (a[:s["n"]] for a in R.images(source)[:2])
-    kwargs = dict(eps=s["eps"], alpha=s["alpha"], steps=s["steps"], epochs=s["epochs"],
-                  batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], **extra)
+def _training_kwargs(s: dict, extra: dict) -> dict:
+    return dict(eps=s["eps"], alpha=s["alpha"], steps=s["steps"], epochs=s["epochs"],
+                batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], **extra)
+
+
+def _train(hw, method: str, build: Build, x, y, kwargs: dict) -> dict:
+    """The state the student's ``weights_after(method, model, x, y, **kwargs)`` returned."""
     try:
-        weights = hw.weights_after(method, Build(FACTORY + "mlp", (source, 0)), x, y, **kwargs)
+        weights = hw.weights_after(method, build, x, y, **kwargs)
     except StudentException as raised:
         if raised.type_name == "NotImplementedError":
             raise CheckFailed(f"`{method}` is not implemented yet (it raised "
@@ -292,12 +294,25 @@ def _check_robust_training(hw, method: str, extra: dict):
     if not isinstance(weights, dict):
         raise CheckFailed(f"weights_after('{method}', ...) should return a dict of arrays (the "
                           f"given helper does); it returned {type(weights).__name__}.")
+    return weights
+
+
+def _load(source: str, weights: dict, method: str):
     trained = R.mlp(source, 0)
     try:
-        R.load_weights(trained, weights)
+        return R.load_weights(trained, weights)
     except (KeyError, ValueError, RuntimeError, TypeError) as error:
         raise CheckFailed(f"The weights after {method} do not fit the model ({error}): train the "
                           "model you are given, in place, and return it.") from None
+
+
+def _check_robust_training(hw, method: str, extra: dict):
+    source = _source()
+    s = at_setting(source)
+    x, y = (a[:s["n"]] for a in R.images(source)[:2])
+    weights = _train(hw, method, Build(FACTORY + "mlp", (source, 0)), x, y,
+                     _training_kwargs(s, extra))
+    trained = _load(source, weights, method)
     baseline = R.sgd_train(R.mlp(source, 0), x, y, s["epochs"], lr=s["lr"],
                            batch_size=s["batch_size"], seed=s["seed"])
     x_test, y_test = _test_set(source, 500)
@@ -333,6 +348,182 @@ def test_adversarial_training_is_robust(hw):
 def test_friendly_adversarial_training_is_robust(hw):
     """friendly_adversarial_training (τ = 2): PGD accuracy clearly above a standard model's"""
     _check_robust_training(hw, "friendly_adversarial_training", {"tau": 2})
+
+
+# How the training ran: a traced model (R.traced_mlp) records each forward call in the student's
+# process, so the checks below see the method (attack passes, modes, steps), not only the outcome.
+
+def _traced_run(hw, method: str, extra: dict, snapshots: bool = False):
+    """(source, setting, x, y, weights, trace) of ``method`` trained on a traced model; with
+    ``snapshots``, three minibatches (early, middle, late) keep their weights and inputs."""
+    source = _source()
+    s = at_setting(source)
+    x, y = (a[:s["n"]] for a in R.images(source)[:2])
+    per_epoch = math.ceil(len(x) / s["batch_size"])
+    chosen = (per_epoch, per_epoch * s["epochs"] // 2, per_epoch * s["epochs"] - 2) \
+        if snapshots else ()
+    state = _train(hw, method, Build(FACTORY + "traced_mlp", (source, 0, chosen)), x, y,
+                   _training_kwargs(s, extra))
+    weights, trace = R.split_trace(state)
+    if trace is None or not len(trace.batch):
+        raise CheckFailed(f"{method} never called the model it was given: train that model in "
+                          "place (the grader watches its forward passes) and return it.")
+    return source, s, x, y, weights, trace
+
+
+def _attack_passes(trace, method: str, s: dict, n: int) -> np.ndarray:
+    """The number of attack passes (eval mode, input requiring grad) before each minibatch's
+    update (its train-mode pass), after checking that there is one update per minibatch."""
+    per_epoch = math.ceil(n / s["batch_size"])
+    expected = s["epochs"] * per_epoch
+    updates = np.flatnonzero(trace.training)
+    if len(updates) > expected and np.any(trace.training & trace.attack):
+        inside = int(np.sum(trace.training & trace.attack))
+        raise CheckFailed(f"{method}: {inside} of the forward passes whose input requires grad "
+                          "(the inner attack's gradient passes) ran with the model in train mode, "
+                          f"and {len(updates)} passes in all ran in train mode where one per "
+                          f"minibatch ({expected}) was expected. Run the inner maximisation with "
+                          "the model in eval mode (model.eval()) and switch to train mode "
+                          "(model.train()) only for the update on the adversarial batch.")
+    if len(updates) != expected:
+        raise CheckFailed(f"{method}: {len(updates)} forward passes in train mode, expected one per "
+                          f"minibatch: {s['epochs']} epochs × ⌈{n} / {s['batch_size']}⌉ = "
+                          f"{expected}. Take one optimiser step per minibatch, on the adversarial "
+                          "batch, in train mode; craft the batch in eval mode.")
+    sizes = sorted(trace.batch[updates].tolist())
+    wanted = sorted([s["batch_size"]] * (n // s["batch_size"]) * s["epochs"] +
+                    ([n % s["batch_size"]] * s["epochs"] if n % s["batch_size"] else []))
+    if sizes != wanted:
+        raise CheckFailed(f"{method}: the update passes had batch sizes {sorted(set(sizes))}, "
+                          f"but minibatches of {s['batch_size']} covering all {n} images once "
+                          "per epoch were expected (torch.randperm(n).split(batch_size)).")
+    attack = ~trace.training & trace.attack
+    minibatch = np.searchsorted(updates, np.arange(len(trace.batch)))   # calls up to each update
+    counts = np.bincount(minibatch[attack], minlength=expected + 1)[:expected]
+    return counts
+
+
+def _describe_counts(counts: np.ndarray) -> str:
+    values, times = np.unique(counts, return_counts=True)
+    return ", ".join(f"{v} in {t}" for v, t in zip(values, times))
+
+
+def _inner_steps_per_example(trace) -> float:
+    """Mean PGD steps per example: per minibatch, the distinct input rows among its eval-mode
+    passes and its update, less the batch size (each step makes a new row; a stopped example
+    repeats its row)."""
+    updates = np.flatnonzero(trace.training)
+    steps = examples = 0
+    first = 0
+    for update in updates:
+        rows = set(trace.rows[update].tolist())
+        for call in range(first, update):
+            if not trace.training[call]:
+                rows.update(trace.rows[call].tolist())
+        steps += len(rows) - int(trace.batch[update])
+        examples += int(trace.batch[update])
+        first = update + 1
+    return steps / examples
+
+
+@check("1.4", points=1, timeout=120)
+def test_adversarial_training_method(hw):
+    """adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"""
+    method = "adversarial_training"
+    source, s, x, y, _, trace = _traced_run(hw, method, {}, snapshots=True)
+    counts = _attack_passes(trace, method, s, len(x))
+    note(f"{method}: {len(counts)} minibatches; gradient passes on the input (eval mode) before "
+         f"each update: {_describe_counts(counts)} minibatches (steps = {s['steps']}).")
+    if np.any(counts != s["steps"]):
+        fgsm = " One pass per minibatch is FGSM, not PGD." if np.all(counts == 1) else ""
+        raise CheckFailed(f"{method}: before each update the inner attack made this many "
+                          f"gradient passes on the input with the model in eval mode: "
+                          f"{_describe_counts(counts)} minibatches; PGD with steps = "
+                          f"{s['steps']} makes exactly {s['steps']}.{fgsm} Call your pgd_attack "
+                          "with the given eps, alpha and steps (random_start=True) on each batch.")
+    known = {row.tobytes() for row in x}
+    starts = [snapshot["clean"] for snapshot in trace.snapshots.values() if "clean" in snapshot]
+    clean = np.mean([row.tobytes() in known for start in starts for row in start])
+    if starts and clean > 0.5:
+        raise CheckFailed(f"{method}: {clean:.0%} of the first attack pass's inputs are the clean "
+                          "training images: start PGD from a random point of the ε-ball "
+                          "(random_start=True).")
+
+
+@lru_cache(maxsize=None)
+def _reference_at_accuracy(source: str) -> float:
+    """Natural test accuracy (500 images) of the grader's AT at the budget of ``at_setting``."""
+    s = at_setting(source)
+    x, y = (a[:s["n"]] for a in R.images(source)[:2])
+    model = R.reference_adversarial_training(R.mlp(source, 0), x, y, s["eps"], s["alpha"],
+                                             s["steps"], s["epochs"], s["batch_size"], s["lr"],
+                                             s["seed"])
+    return R.accuracy(model, *_test_set(source, 500))
+
+
+FAT_TAU = 2
+FAT_STEP_SHARE = 0.95     # FAT's mean inner steps per example, at most this share of AT's
+FAT_NATURAL_SLACK = 0.02  # FAT's natural accuracy, at least AT's minus this
+
+
+def _check_fat_snapshots(trace, method, source, s, x, y):
+    """The student's FAT examples of three minibatches against the grader's early-stopped PGD
+    run on the same weights and clean batch."""
+    where = {row.tobytes(): i for i, row in enumerate(x)}
+    for index, snapshot in sorted(trace.snapshots.items()):
+        if "clean" not in snapshot or "adv" not in snapshot:
+            continue
+        rows = [where.get(row.tobytes()) for row in snapshot["clean"]]
+        if any(row is None for row in rows):
+            raise CheckFailed(f"{method}: in minibatch {index} the first attack pass was not on "
+                              "the training images themselves; early-stopped PGD starts from x, "
+                              "without a random start.")
+        model = _load(source, snapshot["weights"], method)
+        expected, taken = R.reference_early_stopped_pgd(model, snapshot["clean"], y[rows],
+                                                        s["eps"], s["alpha"], s["steps"], FAT_TAU)
+        adv = snapshot["adv"]
+        if adv.shape != expected.shape:
+            raise CheckFailed(f"{method}: minibatch {index} was attacked with {len(expected)} "
+                              f"examples but trained on {len(adv)}.")
+        gap = np.abs(adv - expected).reshape(len(adv), -1).max(axis=1)
+        agree = float(np.mean(gap <= 1e-5))
+        if agree < 0.95:
+            raise CheckFailed(f"{method}: in minibatch {index}, the examples trained on match the "
+                              f"grader's early-stopped PGD (τ = {FAT_TAU}, same weights and "
+                              f"batch) for only {agree:.0%} of them (≥ 95% expected; the grader's "
+                              f"took {taken.mean():.2f} steps per example). Train on "
+                              f"early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)'s x_adv, "
+                              "with the model in eval mode.")
+
+
+@check("1.4", points=2, timeout=120)
+def test_friendly_adversarial_training_method(hw):
+    """friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT"""
+    method = "friendly_adversarial_training"
+    source, s, x, y, weights, trace = _traced_run(hw, method, {"tau": FAT_TAU}, snapshots=True)
+    counts = _attack_passes(trace, method, s, len(x))
+    if np.any(counts < 1) or np.any(counts > s["steps"]):
+        raise CheckFailed(f"{method}: before each update the inner attack made this many "
+                          f"gradient passes on the input with the model in eval mode: "
+                          f"{_describe_counts(counts)} minibatches; early-stopped PGD makes "
+                          f"between 1 and steps = {s['steps']}.")
+    steps = _inner_steps_per_example(trace)
+    natural = R.accuracy(_load(source, weights, method), *_test_set(source, 500))
+    at_natural = _reference_at_accuracy(source)
+    note(f"{method} (τ = {FAT_TAU}): {steps:.2f} inner PGD steps per example (AT: {s['steps']}); "
+         f"natural accuracy {natural:.1%} (the grader's AT on the same budget: {at_natural:.1%}).")
+    if steps > FAT_STEP_SHARE * s["steps"]:
+        raise CheckFailed(f"{method}: its inner attack took {steps:.2f} steps per example on "
+                          f"average, against {s['steps']} for AT (at most "
+                          f"{FAT_STEP_SHARE:.0%} of that expected): examples must stop early, "
+                          "τ steps after they are first misclassified (early_stopped_pgd with the "
+                          "given tau).")
+    _check_fat_snapshots(trace, method, source, s, x, y)
+    if natural < at_natural - FAT_NATURAL_SLACK:
+        raise CheckFailed(f"{method}: natural accuracy {natural:.1%}, below the grader's AT on "
+                          f"the same budget ({at_natural:.1%}) by more than "
+                          f"{FAT_NATURAL_SLACK:.0%}; FAT should keep natural accuracy at least "
+                          "as high as AT's.")
 
 
 # ---------------------------------------------------------------------------------------------
