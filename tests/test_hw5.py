@@ -59,6 +59,44 @@ def _pgd(direction="-1.0 if targeted else 1.0",
     return _PGD_TEMPLATE.format(direction=direction, linf_projection=linf_projection, box=box)
 
 
+_AT_TEMPLATE = '''
+def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    torch.manual_seed(seed)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.{attack_mode}()
+        x_adv = {attack}
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    return model.eval()
+'''
+
+_FAT_TEMPLATE = '''
+def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, batch_size=128,
+                                  lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    torch.manual_seed(seed)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.{attack_mode}()
+        x_adv = {attack}
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    return model.eval()
+'''
+
+AT_ROBUST = "adversarial_training: PGD accuracy clearly above a standard model of the same budget"
+AT_METHOD = "adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"
+FAT_METHOD = "friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT"
+
+
 MUTANTS = {
     "FGSM with the gradient instead of its sign": ("fgsm", '''
 def fgsm(model, x, y, eps):
@@ -114,7 +152,26 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
         F.cross_entropy(model(xb), yb).backward()
         optimizer.step()
     return model.eval()
-''', ["1.4"], {"adversarial_training: PGD accuracy clearly above a standard model of the same budget"}),
+''', ["1.4"], {AT_ROBUST, AT_METHOD}),
+    # Three wrong methods that still clear the robustness margin on these small models: only the
+    # checks that watch the training (a traced model) catch them.
+    "AT on one FGSM step instead of PGD": (
+        "adversarial_training", _AT_TEMPLATE.format(attack_mode="eval",
+                                                    attack="fgsm(model, xb, yb, eps)"),
+        ["1.4"], {AT_METHOD}),
+    "AT with the inner attack in train mode": (
+        "adversarial_training", _AT_TEMPLATE.format(
+            attack_mode="train", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+        ["1.4"], {AT_METHOD}),
+    "FAT that ignores tau and early stopping (plain AT)": (
+        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+            attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+        ["1.4"], {FAT_METHOD}),
+    "FAT with the inner attack in train mode": (
+        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+            attack_mode="train",
+            attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
+        ["1.4"], {FAT_METHOD}),
     "label flips that may keep the label": ("flip_labels", '''
 def flip_labels(y, rate, rng, num_classes=None):
     rng = np.random.default_rng(rng)
@@ -194,7 +251,11 @@ HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
          "randomized-response estimator without the -1/2": "subtract 1/2",
          "demographic parity as a ratio": "not ratios",
          "equal opportunity counting a group without positives as TPR 0": "raise ValueError",
-         "Poison Frogs without the proximal step": "proximal step"}
+         "Poison Frogs without the proximal step": "proximal step",
+         "AT on one FGSM step instead of PGD": "FGSM, not PGD",
+         "AT with the inner attack in train mode": "eval mode",
+         "FAT with the inner attack in train mode": "eval mode",
+         "FAT that ignores tau and early stopping (plain AT)": "stop early"}
 
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
@@ -209,6 +270,76 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
         public = [t.output for t in result.tests if t.status == "failed" and
                   t.visibility == "visible"]
         assert public and all(HINTS[mutant] in output for output in public), public
+
+
+# Correct adversarial training written differently from the solution: PGD inline on δ with a
+# mean loss and the update's input not detached; FAT that checks under no_grad and steps only
+# the running examples. Both must keep every 1.4 point.
+ALTERNATIVE_AT = '''
+def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+            model.eval()
+            delta = ((xb + (torch.rand_like(xb) * 2 - 1) * eps).clamp(0, 1) - xb).requires_grad_()
+            for _ in range(steps):
+                (grad,) = torch.autograd.grad(F.cross_entropy(model(xb + delta), yb), delta)
+                delta = (delta + alpha * grad.sign()).clamp(-eps, eps)
+                delta = ((xb + delta).clamp(0, 1) - xb).detach().requires_grad_()
+            model.train()
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb + delta), yb).backward()
+            optimizer.step()
+    model.eval()
+    return model
+'''
+
+ALTERNATIVE_FAT = '''
+def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, batch_size=128,
+                                  lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.eval()
+        x_adv = xb.clone()
+        budget = torch.full((len(xb),), tau)
+        running = torch.ones(len(xb), dtype=torch.bool)
+        for _ in range(steps):
+            with torch.no_grad():
+                wrong = model(x_adv).argmax(1) != yb
+            running &= ~(wrong & (budget == 0))
+            budget -= (running & wrong).long()
+            index = running.nonzero()[:, 0]
+            if len(index) == 0:
+                break
+            xi = x_adv[index].requires_grad_(True)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(xi), yb[index], reduction="sum"),
+                                          xi)
+            with torch.no_grad():
+                stepped = torch.min(torch.max(xi + alpha * grad.sign(), xb[index] - eps),
+                                    xb[index] + eps)
+                x_adv[index] = stepped.clamp(0, 1)
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    model.eval()
+    return model
+'''
+
+
+def test_correct_alternative_training_keeps_full_marks(tmp_path):
+    submission = replace_function(HW5.solution, "adversarial_training", ALTERNATIVE_AT,
+                                  tmp_path / "at.ipynb")
+    submission = replace_function(submission, "friendly_adversarial_training", ALTERNATIVE_FAT,
+                                  tmp_path / "fat.ipynb")
+    result = grade("hw5", submission, parts=["1.4"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 7
 
 
 def test_student_notebook_keeps_the_given_helpers():

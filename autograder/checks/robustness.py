@@ -374,9 +374,9 @@ def traced_mlp(source: str, seed: int = 0, snapshots: tuple = ()):
     (equal rows, equal fingerprints; Python's hash of the row's bytes).
 
     Minibatches are counted by train-mode calls. For each minibatch whose index is in
-    ``snapshots``, it also keeps the weights and the input at the minibatch's first gradient
-    call in eval mode (the attack's start), and the input of its train-mode call (the examples
-    trained on). ``state_dict()`` carries the record under "trace." keys, so the notebook's
+    ``snapshots``, it also keeps the weights and the input ("clean") at the minibatch's first
+    eval-mode call, the input of its first eval-mode call with grad ("start", the attack's
+    starting point), and the input of its train-mode call ("adv", the examples trained on). ``state_dict()`` carries the record under "trace." keys, so the notebook's
     ``weights_after`` returns it along with the weights; ``split_trace`` takes it apart.
     """
     model = _traced_class()(*mlp(source, seed), snapshots=snapshots)
@@ -405,12 +405,15 @@ def _traced_class():
             self.calls.append((len(x), bool(self.training), attack))
             flat = x.detach().cpu().numpy().reshape(len(x), -1)
             self.rows.append([hash(row.tobytes()) for row in flat])
-            if not self.training and attack and self.updates in self.snapshot_at \
-                    and self.updates not in self.snapshots:
-                weights = torch.nn.Sequential.state_dict(self)
-                self.snapshots[self.updates] = {
-                    "clean": x.detach().cpu().clone(),
-                    **{"weights." + k: v.detach().cpu().clone() for k, v in weights.items()}}
+            if not self.training and self.updates in self.snapshot_at:
+                snapshot = self.snapshots.setdefault(self.updates, {})
+                if not snapshot:
+                    weights = torch.nn.Sequential.state_dict(self)
+                    snapshot.update({"weights." + k: v.detach().cpu().clone()
+                                     for k, v in weights.items()})
+                    snapshot["clean"] = x.detach().cpu().clone()
+                if attack and "start" not in snapshot:
+                    snapshot["start"] = x.detach().cpu().clone()
             if self.training:
                 snapshot = self.snapshots.get(self.updates)
                 if snapshot is not None and "adv" not in snapshot:
@@ -443,7 +446,8 @@ class Trace:
     """What ``traced_mlp`` saw. P forward calls: ``batch`` (P,) sizes, ``training`` (P,) the
     model's mode, ``attack`` (P,) whether the input required grad; ``rows[i]`` (batch[i],) the
     row fingerprints of call i; ``snapshots[k]`` for minibatch k: "clean" (B, ...) the input of
-    its first attack call, "adv" the input of its train-mode call, "weights" {name: array}."""
+    its first eval-mode call, "start" of its first attack call, "adv" of its train-mode call,
+    and "weights" {name: array} at its first eval-mode call."""
     batch: np.ndarray
     training: np.ndarray
     attack: np.ndarray

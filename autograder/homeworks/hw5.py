@@ -442,10 +442,10 @@ def test_adversarial_training_method(hw):
                           f"{s['steps']} makes exactly {s['steps']}.{fgsm} Call your pgd_attack "
                           "with the given eps, alpha and steps (random_start=True) on each batch.")
     known = {row.tobytes() for row in x}
-    starts = [snapshot["clean"] for snapshot in trace.snapshots.values() if "clean" in snapshot]
+    starts = [snapshot["start"] for snapshot in trace.snapshots.values() if "start" in snapshot]
     clean = np.mean([row.tobytes() in known for start in starts for row in start])
     if starts and clean > 0.5:
-        raise CheckFailed(f"{method}: {clean:.0%} of the first attack pass's inputs are the clean "
+        raise CheckFailed(f"{method}: {clean:.0%} of the first attack pass's inputs are clean "
                           "training images: start PGD from a random point of the ε-ball "
                           "(random_start=True).")
 
@@ -475,9 +475,9 @@ def _check_fat_snapshots(trace, method, source, s, x, y):
             continue
         rows = [where.get(row.tobytes()) for row in snapshot["clean"]]
         if any(row is None for row in rows):
-            raise CheckFailed(f"{method}: in minibatch {index} the first attack pass was not on "
-                              "the training images themselves; early-stopped PGD starts from x, "
-                              "without a random start.")
+            raise CheckFailed(f"{method}: in minibatch {index} the first pass in eval mode was "
+                              "not on the training images themselves; early-stopped PGD starts "
+                              "from x, without a random start.")
         model = _load(source, snapshot["weights"], method)
         expected, taken = R.reference_early_stopped_pgd(model, snapshot["clean"], y[rows],
                                                         s["eps"], s["alpha"], s["steps"], FAT_TAU)
