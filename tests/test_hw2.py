@@ -31,7 +31,18 @@ SALIENCY = {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against capt
             "visualize_saliency_map: hidden models, inputs and k"}
 IG = {"visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300",
       "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)",
-      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000"}
+      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000",
+      "visualize_integrated_gradients: c defaults to the top class at x (here not 0); c=0 is 0"}
+IG_DEFAULT = "visualize_integrated_gradients: c defaults to the top class at x (here not 0); c=0 is 0"
+_IG_DEFAULT = '''
+def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
+    wrapper = _wrap(model)
+    batch = _batch(x)
+    {choose}
+    ig = IntegratedGradients(wrapper, baseline=_batch(baseline), resolution=int(resolution),
+                             qoi=ClassQoI(int(c)), rebatch_size=25)
+    return ig.attributions(batch)[0]
+'''
 INFLUENCE = {"get_internal_influences: mean layer gradient and expert neuron, point and linear DoI",
              "get_internal_influences: comparative QoI (class c1 versus c2)",
              "get_internal_influences: hidden models, layers, DoIs and QoIs"}
@@ -94,6 +105,16 @@ def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=
                                  multiply_activation=False).attributions(batch)
     return (gradient * batch)[0]
 ''', "2.2", IG, "(x - baseline)"),
+    "IG whose default class is `c or top` (c = 0 becomes the top class)": (
+        "visualize_integrated_gradients", _IG_DEFAULT.format(
+            choose="c = c or int(_scores(model, batch)[0].argmax())"),
+        "2.2", {IG_DEFAULT}, "c=0"),
+    "IG whose default class is 0": (
+        "visualize_integrated_gradients", _IG_DEFAULT.format(choose="c = 0 if c is None else c"),
+        "2.2", {IG_DEFAULT}, "highest score"),
+    "IG that crashes when c is None": (
+        "visualize_integrated_gradients", _IG_DEFAULT.format(choose="pass"), "2.2", {IG_DEFAULT},
+        "TypeError"),
     "internal influence in attribution space (multiply_activation=True)":
         ("get_internal_influences", '''
 def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import assert_loses_exactly, replace_function, run_quick
 
@@ -92,6 +93,8 @@ def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5,
     return model.eval()
 '''
 
+LAPLACE_ALL = {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS and mean |η|, α = 1e-5)",
+               "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (α = 1e-5)"}
 AT_ROBUST = "adversarial_training: PGD accuracy clearly above a standard model of the same budget"
 AT_METHOD = "adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"
 FAT_METHOD = "friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT"
@@ -211,8 +214,12 @@ def randomized_response(truth, rng):
 def laplace_count(data, predicate, eps, rng):
     rng = np.random.default_rng(rng)
     return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.laplace(0.0, eps))
-''', ["3.2"], {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS test, α = 0.001)",
-              "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (KS, α = 1e-5)"}),
+''', ["3.2"], LAPLACE_ALL),
+    "Gaussian noise of the Laplace mechanism's variance": ("laplace_count", '''
+def laplace_count(data, predicate, eps, rng):
+    rng = np.random.default_rng(rng)
+    return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.normal(0.0, np.sqrt(2) / eps))
+''', ["3.2"], LAPLACE_ALL),
     "MIA scored by the confidence of the predicted class": ("loss_threshold_mia", '''
 def loss_threshold_mia(model, members, nonmembers):
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -255,7 +262,8 @@ HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
          "AT on one FGSM step instead of PGD": "FGSM, not PGD",
          "AT with the inner attack in train mode": "eval mode",
          "FAT with the inner attack in train mode": "eval mode",
-         "FAT that ignores tau and early stopping (plain AT)": "stop early"}
+         "FAT that ignores tau and early stopping (plain AT)": "stop early",
+         "Gaussian noise of the Laplace mechanism's variance": "mean absolute value"}
 
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
@@ -340,6 +348,21 @@ def test_correct_alternative_training_keeps_full_marks(tmp_path):
     result = grade("hw5", submission, parts=["1.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
     assert result.score == sum(t.max_score for t in result.tests) == 7
+
+
+def test_laplace_test_separates_laplace_from_gaussian():
+    """The statistics of the 3.2 checks (3000 draws at α = 1e-5, public and hidden) over 200
+    seeds and ε from 0.1 to 5: Laplace(0, 1/ε) noise never fails, Gaussian noise of the same
+    variance always does. (A correct answer fails with probability at most 2e-5 per case, see
+    laplace_noise_problem.)"""
+    from autograder.homeworks.hw5 import laplace_noise_problem
+    draws, alpha = 3000, 1e-5
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        eps = float(10 ** rng.uniform(-1, 0.7))
+        assert laplace_noise_problem(rng.laplace(0, 1 / eps, draws), eps, alpha) is None, seed
+        gaussian = rng.normal(0, np.sqrt(2) / eps, draws)
+        assert laplace_noise_problem(gaussian, eps, alpha) is not None, seed
 
 
 def test_student_notebook_keeps_the_given_helpers():

@@ -301,6 +301,32 @@ def test_integrated_gradients_match_captum(hw):
     _check_ig_captum(hw, (4, 3, 16, 4), x, np.ones_like(x), 0)
 
 
+@check("2.2", points=1, timeout=60)
+def test_integrated_gradients_default_class(hw):
+    """visualize_integrated_gradients: c defaults to the top class at x (here not 0); c=0 is 0"""
+    rng = np.random.default_rng(34)
+    args = (6, 3, 16, 5)
+    x = rng.uniform(size=(3, 16, 16))
+    baseline = np.zeros_like(x)
+    model, reference_model = _cnn(args)
+    top = int(np.argmax(ref.logits(reference_model, x)))    # 3: a default of 0 is visible
+    what = "visualize_integrated_gradients(model, x, baseline, resolution=300, show=False)"
+    got = as_array(hw.visualize_integrated_gradients(model, x, baseline, 300, show=False),
+                   f"{what} (c left out)", shape=x.shape)
+    errors = {c: _norm_error(got, ref.reference_integrated_gradients(reference_model, x,
+                                                                      baseline, c))
+              for c in range(5)}
+    if errors[top] > 1e-2:
+        closest = min(errors, key=errors.get)
+        which = (f" Your map is class {closest}'s." if errors[closest] <= 1e-2 else "")
+        raise CheckFailed(f"{what}, with c left out: relative error {errors[top]:.2g} against "
+                          f"captum's IG of the model's top class at x, class {top} (expected "
+                          f"≤ 1e-2).{which} When c is None, explain the class with the highest "
+                          "score at x.")
+    # `c = c or top` passes the test above but replaces an explicit c = 0 by the top class.
+    _check_ig_captum(hw, args, x, baseline, 0)
+
+
 @check("2.2", points=2, hidden=True, timeout=90)
 def test_integrated_gradients_hidden(hw):
     """visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000"""
