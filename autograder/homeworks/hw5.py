@@ -166,6 +166,43 @@ def test_pgd_breaks_a_standard_model(hw):
     _strength(hw, _source(), 300, 0.3, 0.01, 40, bar=0.05)
 
 
+@check("1.2", points=1)
+def test_pgd_defaults(hw):
+    """pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"""
+    source = _source()
+    build, model = standard(source, double=True)
+    x, y = _test_set(source, 64)
+    x, eps = x.astype(np.float64), 0.3
+    what = f"pgd_attack(model, x, y, eps={eps}, alpha=0.01, steps=0)"
+    start = _pgd(hw, build, x, y, what, eps=eps, alpha=0.01, steps=0)
+    _check_in_ball(x, start, eps, "linf", True, what)
+    moved = np.abs(start - x)
+    inside = (x > eps) & (x < 1 - eps)        # pixels the [0, 1] clip cannot touch
+    if moved.max() == 0:
+        raise CheckFailed(f"{what} returned x itself: random_start defaults to True, so x_adv "
+                          "starts at a uniform random point of the ε-ball even with no steps.")
+    if moved[inside].mean() < eps / 4:
+        raise CheckFailed(f"{what}: the random start moves pixels by {moved[inside].mean():.3g} "
+                          f"on average, but a uniform start in the L∞ ball (the default norm) "
+                          f"moves each by ε/2 = {eps / 2:g} on average: draw δ uniformly in "
+                          "[−ε, ε] per pixel when norm='linf'.")
+    off = _pgd(hw, build, x, y, f"{what[:-1]}, random_start=False)", eps=eps, alpha=0.01, steps=0,
+               random_start=False)
+    if not np.array_equal(off, x):
+        raise CheckFailed(f"{what[:-1]}, random_start=False) should return x unchanged (no random "
+                          "start, no steps).")
+    # Without random start PGD is deterministic: the defaults must give the grader's L∞,
+    # untargeted, cross-entropy PGD (a sign can differ where a gradient entry is ~0).
+    what = f"pgd_attack(model, x, y, eps={eps}, alpha=0.05, steps=10, random_start=False)"
+    got = _pgd(hw, build, x, y, what, eps=eps, alpha=0.05, steps=10, random_start=False)
+    expected = R.reference_pgd(model, x, y, eps, 0.05, 10, random_start=False)
+    agree = float(np.mean(np.abs(got - expected) <= 1e-9))
+    if agree < 0.99:
+        raise CheckFailed(f"{what}: only {agree:.1%} of the entries agree with the grader's PGD "
+                          "with norm='linf', targeted=False, loss='ce' (≥ 99% expected): check "
+                          "the defaults of norm, targeted and loss in your signature.")
+
+
 @check("1.2", points=1, timeout=60)
 def test_pgd_l2_and_targeted(hw):
     """pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD"""
@@ -530,10 +567,14 @@ def test_friendly_adversarial_training_method(hw):
 # 2.1 Label flipping
 # ---------------------------------------------------------------------------------------------
 
-def _check_flips(hw, y, rate, seed, classes):
-    what = f"flip_labels(y, rate={rate:g}, rng={seed}, num_classes={classes}) on {len(y)} labels"
-    got = as_array(hw.flip_labels(y, rate, seed, num_classes=classes), what, shape=y.shape)
-    again = as_array(hw.flip_labels(y, rate, seed, num_classes=classes), what)
+def _check_flips(hw, y, rate, seed, classes, default=False):
+    """``default``: leave num_classes out, to test its documented default, max(y) + 1."""
+    what = (f"flip_labels(y, rate={rate:g}, rng={seed}" +
+            (") with num_classes left out (its default is max(y) + 1)" if default else
+             f", num_classes={classes})") + f" on {len(y)} labels")
+    kwargs = {} if default else {"num_classes": classes}
+    got = as_array(hw.flip_labels(y, rate, seed, **kwargs), what, shape=y.shape)
+    again = as_array(hw.flip_labels(y, rate, seed, **kwargs), what)
     if not np.array_equal(got, again):
         raise CheckFailed(f"{what}: two calls with the same seed differ. Draw everything from "
                           "np.random.default_rng(rng).")
@@ -558,6 +599,14 @@ def test_flip_labels_exact_rate(hw):
         _check_flips(hw, y, rate, 7, classes)
     y = rng.integers(0, 10, 1000)
     first, second = (_check_flips(hw, y, 0.3, seed, 10) for seed in (1, 2))
+    # num_classes left out: 3 classes here, so a default of 10 (or of 2) shows.
+    y = np.r_[np.arange(3), rng.integers(0, 3, 297)]
+    changed = _check_flips(hw, y, 0.5, 3, 3, default=True)
+    new = as_array(hw.flip_labels(y, 0.5, 3), "flip_labels(y, rate=0.5, rng=3)")[changed]
+    if len(np.unique(new)) < 3:
+        raise CheckFailed("flip_labels(y, rate=0.5, rng=3) on labels 0..2, num_classes left out: "
+                          f"the new labels are only {sorted(set(new.astype(int).tolist()))}; "
+                          "each flip should go to a uniformly chosen *other* class of the 3.")
     if np.array_equal(first, second):
         raise CheckFailed("flip_labels with rng=1 and rng=2 flipped the same positions: use the "
                           "rng argument (np.random.default_rng(rng)).")
@@ -586,14 +635,17 @@ def test_flip_labels_hidden(hw):
 # 2.2 Poison Frogs feature collision
 # ---------------------------------------------------------------------------------------------
 
-def _check_collision(hw, source, target_index, base_index, beta, steps, lr):
+def _check_collision(hw, source, target_index, base_index, beta, steps, lr, default_lr=False):
+    """``default_lr``: leave lr out of the call, to test its documented default (0.01 = lr)."""
     x, y = R.images(source)[2:]
     target, base = x[target_index].astype(np.float64), x[base_index].astype(np.float64)
     features = R.standard_features(source)
-    what = (f"feature_collision_poison(features, x_target, x_base, beta={beta:g}, steps={steps}, "
-            f"lr={lr:g}) (target test image {target_index}, base {base_index})")
+    what = (f"feature_collision_poison(features, x_target, x_base, beta={beta:g}, steps={steps}"
+            + (f") with lr left out (its default is {lr:g})" if default_lr else f", lr={lr:g})")
+            + f" (target test image {target_index}, base {base_index})")
     got = as_array(hw.feature_collision_poison(Build(FACTORY + "standard_features", (source,)),
-                                               target, base, beta, steps, lr=lr), what,
+                                               target, base, beta, steps,
+                                               **({} if default_lr else {"lr": lr})), what,
                    shape=base.shape)
     if got.min() < 0 or got.max() > 1:
         raise CheckFailed(f"{what}: the poison has entries outside [0, 1]; clip after each step.")
@@ -626,6 +678,7 @@ def _check_collision(hw, source, target_index, base_index, beta, steps, lr):
 
 
 def collision_setting(source: str) -> dict:
+    """lr = 0.01 is also the notebook's default (the public check leaves it out once)."""
     return dict(beta=1.0, steps=200, lr=0.01) if source == "mnist" else \
         dict(beta=2.0, steps=200, lr=0.01)
 
@@ -635,9 +688,10 @@ def test_feature_collision_poison(hw):
     """feature_collision_poison: features approach the target's, image stays near the base"""
     source = _source()
     _, y = R.images(source)[2:]
-    for target_index, base_index in ((0, int(np.flatnonzero(y != y[0])[0])),
-                                     (5, int(np.flatnonzero(y != y[5])[3]))):
-        _check_collision(hw, source, target_index, base_index, **collision_setting(source))
+    for target_index, base_index, default_lr in ((0, int(np.flatnonzero(y != y[0])[0]), True),
+                                                 (5, int(np.flatnonzero(y != y[5])[3]), False)):
+        _check_collision(hw, source, target_index, base_index, **collision_setting(source),
+                         default_lr=default_lr)
 
 
 @check("2.2", points=1, hidden=True, timeout=60)
@@ -730,6 +784,10 @@ def test_randomized_response_unbiased_with_closed_form_variance(hw):
 @check("3.1", points=1)
 def test_randomized_response_epsilon(hw):
     """rr_epsilon: ε of randomized response, ln 3 for two fair coins"""
+    got = as_float(hw.rr_epsilon(), "rr_epsilon()")
+    if abs(got - math.log(3)) > 1e-9:
+        raise CheckFailed(f"rr_epsilon() = {got:.6g}: p_truth defaults to 0.5 (two fair coins), "
+                          f"whose ε is ln 3 = {math.log(3):.6g}.")
     for p_truth in (0.5, 0.25, 0.8, 0.0):
         got = as_float(hw.rr_epsilon(p_truth), f"rr_epsilon({p_truth})")
         expected = R.rr_epsilon(p_truth)
