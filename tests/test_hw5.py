@@ -25,7 +25,9 @@ PGD_ALL = {"pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], ex
            "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD",
            "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD",
            "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours",
-           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images"}
+           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images",
+           "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"}
+PGD_DEFAULTS = "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"
 
 _PGD_TEMPLATE = '''
 def pgd_attack(model, x, y, eps, alpha, steps, random_start=True, norm="linf", targeted=False,
@@ -116,6 +118,22 @@ def fgsm(model, x, y, eps):
     "targeted PGD that ascends the target's loss": ("pgd_attack", _pgd(direction="1.0"), ["1.2"],
                                                     {"pgd_attack: L2 (ε = 2) and targeted modes "
                                                      "as strong as the grader's PGD"}),
+    "pgd_attack whose random_start defaults to False": (
+        "pgd_attack", _pgd().replace("random_start=True", "random_start=False"), ["1.2"],
+        {PGD_DEFAULTS}),
+    "flip_labels whose num_classes defaults to 10": ("flip_labels", '''
+def flip_labels(y, rate, rng, num_classes=10):
+    rng = np.random.default_rng(rng)
+    y = np.asarray(y).copy()
+    chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
+    y[chosen] = (y[chosen] + rng.integers(1, num_classes, size=len(chosen))) % num_classes
+    return y
+''', ["2.1"], {"flip_labels: exactly rate·n labels change, each to another class; reproducible"}),
+    "rr_epsilon without a default p_truth": ("rr_epsilon", '''
+def rr_epsilon(p_truth):
+    yes, no = p_truth + (1 - p_truth) / 2, (1 - p_truth) / 2
+    return float(np.log(yes / no))
+''', ["3.1"], {"rr_epsilon: ε of randomized response, ln 3 for two fair coins"}),
     "CW loss with the wrong sign": ("cw_loss", '''
 def cw_loss(logits, y):
     logits = torch.as_tensor(logits)
