@@ -195,6 +195,7 @@ def test_pgd_defaults(hw):
     # untargeted, cross-entropy PGD (a sign can differ where a gradient entry is ~0).
     what = f"pgd_attack(model, x, y, eps={eps}, alpha=0.05, steps=10, random_start=False)"
     got = _pgd(hw, build, x, y, what, eps=eps, alpha=0.05, steps=10, random_start=False)
+    _check_in_ball(x, got, eps, "linf", True, what)
     expected = R.reference_pgd(model, x, y, eps, 0.05, 10, random_start=False)
     agree = float(np.mean(np.abs(got - expected) <= 1e-9))
     if agree < 0.99:
