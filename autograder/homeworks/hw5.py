@@ -15,7 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from autograder.checks import robustness as R
+from autograder.checks import robustness as R     # the grader's references
+from tmlkit import robustness as trusted          # models and data, built alike in both processes
 from tmlkit.numeric import as_array, as_float, as_pair, rel_error
 from tmlkit.errors import StudentException
 from tmlkit.wire import Build
@@ -25,18 +26,18 @@ FACTORY = "tmlkit.robustness:"
 
 
 def _source() -> str:
-    source = R.grading_source()
-    note(f"Data: {R.source_name(source)}.")
+    source = trusted.grading_source()
+    note(f"Data: {trusted.source_name(source)}.")
     return source
 
 
 def standard(source: str, double: bool = False):
     """(the Build for the student, the grader's own identical copy)."""
-    return (Build(FACTORY + "standard_mlp", (source, double)), R.standard_mlp(source, double))
+    return (Build(FACTORY + "standard_mlp", (source, double)), trusted.standard_mlp(source, double))
 
 
 def _test_set(source: str, n: int, rng=None):
-    x, y = R.images(source)[2:]
+    x, y = trusted.images(source)[2:]
     index = np.arange(n) if rng is None else np.sort(rng.choice(len(x), n, replace=False))
     return x[index], y[index]
 
@@ -139,7 +140,7 @@ def _strength(hw, source, n, eps, alpha, steps, norm="linf", loss="ce", targeted
     reference = R.reference_pgd(model, x, labels, eps, alpha, steps, norm=norm, loss=loss,
                                 targeted=targeted)
     if targeted:
-        ours, theirs = (float(np.mean(R.predictions(model, a) == labels)) for a in (got, reference))
+        ours, theirs = (float(np.mean(trusted.predictions(model, a) == labels)) for a in (got, reference))
         note(f"{what}: targeted success {ours:.1%}; the grader's PGD {theirs:.1%}.")
         if ours < theirs - slack or (bar is not None and ours < bar):
             raise CheckFailed(f"{what}: only {ours:.1%} of the images are classified as their "
@@ -147,8 +148,8 @@ def _strength(hw, source, n, eps, alpha, steps, norm="linf", loss="ce", targeted
                               f"most {slack:.0%} less allowed). In targeted mode, *descend* the "
                               "loss of the target label (step against the gradient).")
         return
-    clean = R.accuracy(model, x, y)
-    ours, theirs = R.accuracy(model, got, y), R.accuracy(model, reference, y)
+    clean = trusted.accuracy(model, x, y)
+    ours, theirs = trusted.accuracy(model, got, y), trusted.accuracy(model, reference, y)
     note(f"{what}: accuracy {clean:.1%} clean, {ours:.1%} under your PGD, {theirs:.1%} under the "
          f"grader's.")
     if ours > theirs + slack or (bar is not None and ours > bar):
@@ -341,9 +342,9 @@ def _train(hw, method: str, build: Build, x, y, kwargs: dict) -> dict:
 
 
 def _load(source: str, weights: dict, method: str):
-    trained = R.mlp(source, 0)
+    trained = trusted.mlp(source, 0)
     try:
-        return R.load_weights(trained, weights)
+        return trusted.load_weights(trained, weights)
     except (KeyError, ValueError, RuntimeError, TypeError) as error:
         raise CheckFailed(f"The weights after {method} do not fit the model ({error}): train the "
                           "model you are given, in place, and return it.") from None
@@ -352,18 +353,18 @@ def _load(source: str, weights: dict, method: str):
 def _check_robust_training(hw, method: str, extra: dict):
     source = _source()
     s = at_setting(source)
-    x, y = (a[:s["n"]] for a in R.images(source)[:2])
+    x, y = (a[:s["n"]] for a in trusted.images(source)[:2])
     weights = _train(hw, method, Build(FACTORY + "mlp", (source, 0)), x, y,
                      _training_kwargs(s, extra))
     trained = _load(source, weights, method)
-    baseline = R.sgd_train(R.mlp(source, 0), x, y, s["epochs"], lr=s["lr"],
+    baseline = trusted.sgd_train(trusted.mlp(source, 0), x, y, s["epochs"], lr=s["lr"],
                            batch_size=s["batch_size"], seed=s["seed"])
     x_test, y_test = _test_set(source, 500)
     eps = s["eps"]
     results = {}
     for name, model in (("standard", baseline), (method, trained)):
         attacked = R.reference_pgd(model, x_test, y_test, eps, eps / 8, 20)
-        results[name] = (R.accuracy(model, x_test, y_test), R.accuracy(model, attacked, y_test))
+        results[name] = (trusted.accuracy(model, x_test, y_test), trusted.accuracy(model, attacked, y_test))
     (clean_s, robust_s), (clean, robust) = results["standard"], results[method]
     note(f"{len(x)} training images, {s['epochs']} epochs, ε = {eps:g}: natural / PGD-20 accuracy "
          f"on 500 test images: standard training {clean_s:.1%} / {robust_s:.1%}, yours "
@@ -393,7 +394,7 @@ def test_friendly_adversarial_training_is_robust(hw):
     _check_robust_training(hw, "friendly_adversarial_training", {"tau": FAT_TAU})
 
 
-# How the training ran: a traced model (R.traced_mlp) records each forward call in the student's
+# How the training ran: a traced model (trusted.traced_mlp) records each forward call in the student's
 # process, so the checks below see the method (attack passes, modes, steps), not only the outcome.
 
 def _traced_run(hw, method: str, extra: dict, snapshots: bool = False):
@@ -401,13 +402,13 @@ def _traced_run(hw, method: str, extra: dict, snapshots: bool = False):
     ``snapshots``, three minibatches (early, middle, late) keep their weights and inputs."""
     source = _source()
     s = at_setting(source)
-    x, y = (a[:s["n"]] for a in R.images(source)[:2])
+    x, y = (a[:s["n"]] for a in trusted.images(source)[:2])
     per_epoch = math.ceil(len(x) / s["batch_size"])
     chosen = (per_epoch, per_epoch * s["epochs"] // 2, per_epoch * s["epochs"] - 2) \
         if snapshots else ()
     state = _train(hw, method, Build(FACTORY + "traced_mlp", (source, 0, chosen)), x, y,
                    _training_kwargs(s, extra))
-    weights, trace = R.split_trace(state)
+    weights, trace = trusted.split_trace(state)
     if trace is None or not len(trace.batch):
         raise CheckFailed(f"{method} never called the model it was given: train that model in "
                           "place (the grader watches its forward passes) and return it.")
@@ -497,11 +498,11 @@ def test_adversarial_training_method(hw):
 def _reference_at_accuracy(source: str) -> float:
     """Natural test accuracy (500 images) of the grader's AT at the budget of ``at_setting``."""
     s = at_setting(source)
-    x, y = (a[:s["n"]] for a in R.images(source)[:2])
-    model = R.reference_adversarial_training(R.mlp(source, 0), x, y, s["eps"], s["alpha"],
+    x, y = (a[:s["n"]] for a in trusted.images(source)[:2])
+    model = R.reference_adversarial_training(trusted.mlp(source, 0), x, y, s["eps"], s["alpha"],
                                              s["steps"], s["epochs"], s["batch_size"], s["lr"],
                                              s["seed"])
-    return R.accuracy(model, *_test_set(source, 500))
+    return trusted.accuracy(model, *_test_set(source, 500))
 
 
 def _check_fat_snapshots(trace, method, source, s, x, y):
@@ -546,7 +547,7 @@ def test_friendly_adversarial_training_method(hw):
                           f"{_describe_counts(counts)} minibatches; early-stopped PGD makes "
                           f"between 1 and steps = {s['steps']}.")
     steps = _inner_steps_per_example(trace)
-    natural = R.accuracy(_load(source, weights, method), *_test_set(source, 500))
+    natural = trusted.accuracy(_load(source, weights, method), *_test_set(source, 500))
     at_natural = _reference_at_accuracy(source)
     note(f"{method} (τ = {FAT_TAU}): {steps:.2f} inner PGD steps per example (AT: {s['steps']}); "
          f"natural accuracy {natural:.1%} (the grader's AT on the same budget: {at_natural:.1%}).")
@@ -640,9 +641,9 @@ def test_flip_labels_hidden(hw):
 
 def _check_collision(hw, source, target_index, base_index, beta, steps, lr, default_lr=False):
     """``default_lr``: leave lr out of the call, to test its documented default (0.01 = lr)."""
-    x, y = R.images(source)[2:]
+    x, y = trusted.images(source)[2:]
     target, base = x[target_index].astype(np.float64), x[base_index].astype(np.float64)
-    features = R.standard_features(source)
+    features = trusted.standard_features(source)
     what = (f"feature_collision_poison(features, x_target, x_base, beta={beta:g}, steps={steps}"
             + (f") with lr left out (its default is {lr:g})" if default_lr else f", lr={lr:g})")
             + f" (target test image {target_index}, base {base_index})")
@@ -690,7 +691,7 @@ def collision_setting(source: str) -> dict:
 def test_feature_collision_poison(hw):
     """feature_collision_poison: features approach the target's, image stays near the base"""
     source = _source()
-    _, y = R.images(source)[2:]
+    _, y = trusted.images(source)[2:]
     for target_index, base_index, default_lr in ((0, int(np.flatnonzero(y != y[0])[0]), True),
                                                  (5, int(np.flatnonzero(y != y[5])[3]), False)):
         _check_collision(hw, source, target_index, base_index, **collision_setting(source),
@@ -702,7 +703,7 @@ def test_feature_collision_poison_hidden(hw):
     """feature_collision_poison: on hidden target and base images"""
     rng = hidden_rng()
     source = _source()
-    _, y = R.images(source)[2:]
+    _, y = trusted.images(source)[2:]
     target = int(rng.integers(len(y)))
     base = int(rng.choice(np.flatnonzero(y != y[target])))
     _check_collision(hw, source, target, base, **collision_setting(source))
@@ -849,7 +850,7 @@ def laplace_noise_problem(noise: np.ndarray, eps: float, alpha: float) -> str | 
 
 def _check_laplace(hw, data, kind, value, eps, seeds, alpha):
     predicate = Build(FACTORY + "predicate", (kind, value))
-    true = int(np.sum(R.predicate(kind, value)(data)))
+    true = int(np.sum(trusted.predicate(kind, value)(data)))
     what = f"laplace_count(data, x {'>' if kind == 'greater' else '<'} {value}, eps={eps:g}, rng)"
     exact = as_float(hw.laplace_count(data, predicate, 1e12, 0), f"{what} with eps = 1e12")
     if abs(exact - true) > 1e-6:
@@ -889,9 +890,9 @@ def test_laplace_count_hidden(hw):
 # ---------------------------------------------------------------------------------------------
 
 def _check_mia(hw, source, kind, members, nonmembers, what):
-    model = R.mia_model(source, kind)
-    expected = R.reference_mia(R.per_example_loss(model, *members),
-                               R.per_example_loss(model, *nonmembers))
+    model = trusted.mia_model(source, kind)
+    expected = R.reference_mia(trusted.per_example_loss(model, *members),
+                               trusted.per_example_loss(model, *nonmembers))
     got = as_pair(hw.loss_threshold_mia(Build(FACTORY + "mia_model", (source, kind)), members,
                                         nonmembers), what)
     auc, advantage = as_float(got[0], f"{what}[0] (AUC)"), as_float(got[1], f"{what}[1] (advantage)")
@@ -917,7 +918,7 @@ def _check_mia(hw, source, kind, members, nonmembers, what):
 def test_loss_threshold_mia(hw):
     """loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized"""
     source = _source()
-    members, nonmembers = R.mia_split(source)
+    members, nonmembers = trusted.mia_split(source)
     overfit = _check_mia(hw, source, "overfit", members, nonmembers,
                          "loss_threshold_mia(overfit model, members, nonmembers)")
     regular = _check_mia(hw, source, "regularized", members, nonmembers,
@@ -937,7 +938,7 @@ def test_loss_threshold_mia_hidden(hw):
     """loss_threshold_mia: matches the grader's on hidden subsets of members and non-members"""
     rng = hidden_rng()
     source = _source()
-    (xm, ym), (xn, yn) = R.mia_split(source)
+    (xm, ym), (xn, yn) = trusted.mia_split(source)
     for kind in ("overfit", "regularized"):
         a = np.sort(rng.choice(len(xm), int(rng.integers(30, len(xm))), replace=False))
         b = np.sort(rng.choice(len(xn), int(rng.integers(30, len(xn))), replace=False))
@@ -958,9 +959,9 @@ def test_invert_class(hw):
     import torch
     source = _source()
     side = 28 if source == "mnist" else 8
-    model = R.softmax_regression(source)
+    model = trusted.softmax_regression(source)
     build = Build(FACTORY + "softmax_regression", (source,))
-    x_train, y_train = R.images(source)[:2]
+    x_train, y_train = trusted.images(source)[:2]
     means = np.stack([x_train[y_train == c].mean(axis=0).ravel() for c in range(10)])
     for c in (0, 3, 7):
         what = f"invert_class(model, c={c}, steps=300, lr=0.1, shape=(1, {side}, {side}))"
