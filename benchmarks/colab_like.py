@@ -84,8 +84,8 @@ def main() -> int:
     step("student tree installed from a local path",
          [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(tree)])
     chosen = args.homework or list(homeworks.HOMEWORKS)
-    extras = sorted({r for h in chosen for r in homeworks.get(h).requirements
-                     if r.split("==")[0] not in course.COLAB_SHIPS})
+    extras = sorted({r for h in chosen
+                     for r in course.colab_extras(homeworks.get(h).requirements)})
     if extras:
         step("the set-up cells' extras", [str(python), "-m", "pip", "install", "-q", *extras])
     env = {"PATH": f"{python.parent}:/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",

@@ -29,9 +29,20 @@ PRODUCT = {"product_model_shap: the closed form, checked against exact Shapley v
            "product_model_shap: hidden points"}
 SALIENCY = {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)",
             "visualize_saliency_map: hidden models, inputs and k"}
+IG_DEFAULT = "visualize_integrated_gradients: c left out is the model's top class at x (here not 0)"
 IG = {"visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300",
       "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)",
-      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000"}
+      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000",
+      IG_DEFAULT}
+_IG_DEFAULT = '''
+def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
+    wrapper = _wrap(model)
+    batch = _batch(x)
+    {choose}
+    ig = IntegratedGradients(wrapper, baseline=_batch(baseline), resolution=int(resolution),
+                             qoi=ClassQoI(int(c)), rebatch_size=25)
+    return ig.attributions(batch)[0]
+'''
 INFLUENCE = {"get_internal_influences: mean layer gradient and expert neuron, point and linear DoI",
              "get_internal_influences: comparative QoI (class c1 versus c2)",
              "get_internal_influences: hidden models, layers, DoIs and QoIs"}
@@ -87,6 +98,16 @@ def visualize_saliency_map(model, x, k=5, show=True):
         .attributions(batch) for c in classes])
     return classes, attributions
 ''', "2.1", SALIENCY, "plain gradient"),
+    "saliency whose k defaults to 3": ("visualize_saliency_map", '''
+def visualize_saliency_map(model, x, k=3, show=True):
+    wrapper = _wrap(model)
+    batch = _batch(x)
+    classes = np.argsort(-_scores(model, batch)[0], kind="stable")[:k]
+    attributions = np.concatenate([
+        InputAttribution(wrapper, qoi=ClassQoI(int(c))).attributions(batch) for c in classes])
+    return classes, attributions
+''', "2.1", {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)"},
+        "default is 5"),
     "IG multiplied by x instead of (x - baseline)": ("visualize_integrated_gradients", '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
     wrapper = _wrap(model)
@@ -98,6 +119,14 @@ def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=
                                  multiply_activation=False).attributions(batch)
     return (gradient * batch)[0]
 ''', "2.2", IG, "(x - baseline)"),
+    # (`c = c or top`, which turns an explicit c = 0 into the top class, already fails the
+    # completeness and captum checks: they pass c = 0 where the top class is not 0.)
+    "IG whose default class is 0": (
+        "visualize_integrated_gradients", _IG_DEFAULT.format(choose="c = 0 if c is None else c"),
+        "2.2", {IG_DEFAULT}, "highest score"),
+    "IG that crashes when c is None": (
+        "visualize_integrated_gradients", _IG_DEFAULT.format(choose="pass"), "2.2", {IG_DEFAULT},
+        "TypeError"),
     "internal influence in attribution space (multiply_activation=True)":
         ("get_internal_influences", '''
 def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):

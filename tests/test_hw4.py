@@ -51,6 +51,24 @@ def gradcam(model, layer, x, c, normalize=True):
     cam = torch.relu((dA.sum(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))[0].detach().numpy()
     return cam / cam.max() if normalize and cam.max() > 0 else cam
 ''', GRADCAM),
+    "gradcam whose normalize defaults to False": ("gradcam", '''
+def gradcam(model, layer, x, c, normalize=False):
+    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
+    kept = {}
+    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
+    try:
+        scores = model(x)
+    finally:
+        handle.remove()
+    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
+    cam = torch.relu((dA.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))[0].detach().numpy()
+    return cam / cam.max() if normalize and cam.max() > 0 else cam
+''', {"gradcam (normalize=True): the map divided by its maximum"}),
+    "lime_samples whose seed defaults to None": ("lime_samples", '''
+def lime_samples(x0, m, sigma, seed=None):
+    x0 = np.asarray(x0, dtype=float)
+    return x0 + sigma * np.random.default_rng(seed).standard_normal((m, x0.size))
+''', {"lime_samples: Gaussian around x0, reproducible from the seed"}),
     "weighted least squares ignoring the weights": ("weighted_least_squares", '''
 def weighted_least_squares(X, y, w):
     return np.linalg.lstsq(np.asarray(X, dtype=float), np.asarray(y, dtype=float), rcond=None)[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import numpy as np
 import pytest
 from conftest import assert_loses_exactly, replace_function, run_quick
 
@@ -24,7 +25,9 @@ PGD_ALL = {"pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], ex
            "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD",
            "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD",
            "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours",
-           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images"}
+           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images",
+           "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"}
+PGD_DEFAULTS = "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"
 
 _PGD_TEMPLATE = '''
 def pgd_attack(model, x, y, eps, alpha, steps, random_start=True, norm="linf", targeted=False,
@@ -59,6 +62,46 @@ def _pgd(direction="-1.0 if targeted else 1.0",
     return _PGD_TEMPLATE.format(direction=direction, linf_projection=linf_projection, box=box)
 
 
+_AT_TEMPLATE = '''
+def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    torch.manual_seed(seed)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.{attack_mode}()
+        x_adv = {attack}
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    return model.eval()
+'''
+
+_FAT_TEMPLATE = '''
+def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, batch_size=128,
+                                  lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    torch.manual_seed(seed)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.{attack_mode}()
+        x_adv = {attack}
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    return model.eval()
+'''
+
+LAPLACE_ALL = {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS and mean |η|, α = 1e-5)",
+               "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (α = 1e-5)"}
+AT_ROBUST = "adversarial_training: PGD accuracy clearly above a standard model of the same budget"
+AT_METHOD = "adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"
+FAT_METHOD = "friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT"
+
+
 MUTANTS = {
     "FGSM with the gradient instead of its sign": ("fgsm", '''
 def fgsm(model, x, y, eps):
@@ -75,6 +118,22 @@ def fgsm(model, x, y, eps):
     "targeted PGD that ascends the target's loss": ("pgd_attack", _pgd(direction="1.0"), ["1.2"],
                                                     {"pgd_attack: L2 (ε = 2) and targeted modes "
                                                      "as strong as the grader's PGD"}),
+    "pgd_attack whose random_start defaults to False": (
+        "pgd_attack", _pgd().replace("random_start=True", "random_start=False"), ["1.2"],
+        {PGD_DEFAULTS}),
+    "flip_labels whose num_classes defaults to 10": ("flip_labels", '''
+def flip_labels(y, rate, rng, num_classes=10):
+    rng = np.random.default_rng(rng)
+    y = np.asarray(y).copy()
+    chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
+    y[chosen] = (y[chosen] + rng.integers(1, num_classes, size=len(chosen))) % num_classes
+    return y
+''', ["2.1"], {"flip_labels: exactly rate·n labels change, each to another class; reproducible"}),
+    "rr_epsilon without a default p_truth": ("rr_epsilon", '''
+def rr_epsilon(p_truth):
+    yes, no = p_truth + (1 - p_truth) / 2, (1 - p_truth) / 2
+    return float(np.log(yes / no))
+''', ["3.1"], {"rr_epsilon: ε of randomized response, ln 3 for two fair coins"}),
     "CW loss with the wrong sign": ("cw_loss", '''
 def cw_loss(logits, y):
     logits = torch.as_tensor(logits)
@@ -114,7 +173,26 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
         F.cross_entropy(model(xb), yb).backward()
         optimizer.step()
     return model.eval()
-''', ["1.4"], {"adversarial_training: PGD accuracy clearly above a standard model of the same budget"}),
+''', ["1.4"], {AT_ROBUST, AT_METHOD}),
+    # Three wrong methods that still clear the robustness margin on these small models: only the
+    # checks that watch the training (a traced model) catch them.
+    "AT on one FGSM step instead of PGD": (
+        "adversarial_training", _AT_TEMPLATE.format(attack_mode="eval",
+                                                    attack="fgsm(model, xb, yb, eps)"),
+        ["1.4"], {AT_METHOD}),
+    "AT with the inner attack in train mode": (
+        "adversarial_training", _AT_TEMPLATE.format(
+            attack_mode="train", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+        ["1.4"], {AT_METHOD}),
+    "FAT that ignores tau and early stopping (plain AT)": (
+        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+            attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+        ["1.4"], {FAT_METHOD}),
+    "FAT with the inner attack in train mode": (
+        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+            attack_mode="train",
+            attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
+        ["1.4"], {FAT_METHOD}),
     "label flips that may keep the label": ("flip_labels", '''
 def flip_labels(y, rate, rng, num_classes=None):
     rng = np.random.default_rng(rng)
@@ -154,8 +232,12 @@ def randomized_response(truth, rng):
 def laplace_count(data, predicate, eps, rng):
     rng = np.random.default_rng(rng)
     return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.laplace(0.0, eps))
-''', ["3.2"], {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS test, α = 0.001)",
-              "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (KS, α = 1e-5)"}),
+''', ["3.2"], LAPLACE_ALL),
+    "Gaussian noise of the Laplace mechanism's variance": ("laplace_count", '''
+def laplace_count(data, predicate, eps, rng):
+    rng = np.random.default_rng(rng)
+    return float(sum(bool(predicate(v)) for v in np.asarray(data)) + rng.normal(0.0, np.sqrt(2) / eps))
+''', ["3.2"], LAPLACE_ALL),
     "MIA scored by the confidence of the predicted class": ("loss_threshold_mia", '''
 def loss_threshold_mia(model, members, nonmembers):
     from sklearn.metrics import roc_auc_score, roc_curve
@@ -194,7 +276,12 @@ HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
          "randomized-response estimator without the -1/2": "subtract 1/2",
          "demographic parity as a ratio": "not ratios",
          "equal opportunity counting a group without positives as TPR 0": "raise ValueError",
-         "Poison Frogs without the proximal step": "proximal step"}
+         "Poison Frogs without the proximal step": "proximal step",
+         "AT on one FGSM step instead of PGD": "FGSM, not PGD",
+         "AT with the inner attack in train mode": "eval mode",
+         "FAT with the inner attack in train mode": "eval mode",
+         "FAT that ignores tau and early stopping (plain AT)": "stop early",
+         "Gaussian noise of the Laplace mechanism's variance": "mean absolute value"}
 
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
@@ -209,6 +296,91 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
         public = [t.output for t in result.tests if t.status == "failed" and
                   t.visibility == "visible"]
         assert public and all(HINTS[mutant] in output for output in public), public
+
+
+# Correct adversarial training written differently from the solution: PGD inline on δ with a
+# mean loss and the update's input not detached; FAT that checks under no_grad and steps only
+# the running examples. Both must keep every 1.4 point.
+ALTERNATIVE_AT = '''
+def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(x), generator=generator).split(batch_size):
+            xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+            model.eval()
+            delta = ((xb + (torch.rand_like(xb) * 2 - 1) * eps).clamp(0, 1) - xb).requires_grad_()
+            for _ in range(steps):
+                (grad,) = torch.autograd.grad(F.cross_entropy(model(xb + delta), yb), delta)
+                delta = (delta + alpha * grad.sign()).clamp(-eps, eps)
+                delta = ((xb + delta).clamp(0, 1) - xb).detach().requires_grad_()
+            model.train()
+            optimizer.zero_grad()
+            F.cross_entropy(model(xb + delta), yb).backward()
+            optimizer.step()
+    model.eval()
+    return model
+'''
+
+ALTERNATIVE_FAT = '''
+def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, batch_size=128,
+                                  lr=0.1, seed=0):
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for batch in _batches(len(x), batch_size, seed, epochs):
+        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
+        model.eval()
+        x_adv = xb.clone()
+        budget = torch.full((len(xb),), tau)
+        running = torch.ones(len(xb), dtype=torch.bool)
+        for _ in range(steps):
+            with torch.no_grad():
+                wrong = model(x_adv).argmax(1) != yb
+            running &= ~(wrong & (budget == 0))
+            budget -= (running & wrong).long()
+            index = running.nonzero()[:, 0]
+            if len(index) == 0:
+                break
+            xi = x_adv[index].requires_grad_(True)
+            (grad,) = torch.autograd.grad(F.cross_entropy(model(xi), yb[index], reduction="sum"),
+                                          xi)
+            with torch.no_grad():
+                stepped = torch.min(torch.max(xi + alpha * grad.sign(), xb[index] - eps),
+                                    xb[index] + eps)
+                x_adv[index] = stepped.clamp(0, 1)
+        model.train()
+        optimizer.zero_grad()
+        F.cross_entropy(model(x_adv), yb).backward()
+        optimizer.step()
+    model.eval()
+    return model
+'''
+
+
+def test_correct_alternative_training_keeps_full_marks(tmp_path):
+    submission = replace_function(HW5.solution, "adversarial_training", ALTERNATIVE_AT,
+                                  tmp_path / "at.ipynb")
+    submission = replace_function(submission, "friendly_adversarial_training", ALTERNATIVE_FAT,
+                                  tmp_path / "fat.ipynb")
+    result = grade("hw5", submission, parts=["1.4"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 7
+
+
+def test_laplace_test_separates_laplace_from_gaussian():
+    """The statistics of the 3.2 checks (3000 draws at α = 1e-5, public and hidden) over 200
+    seeds and ε from 0.1 to 5: Laplace(0, 1/ε) noise never fails, Gaussian noise of the same
+    variance always does. (A correct answer fails with probability at most 2e-5 per case, see
+    laplace_noise_problem.)"""
+    from autograder.homeworks.hw5 import laplace_noise_problem
+    draws, alpha = 3000, 1e-5
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        eps = float(10 ** rng.uniform(-1, 0.7))
+        assert laplace_noise_problem(rng.laplace(0, 1 / eps, draws), eps, alpha) is None, seed
+        gaussian = rng.normal(0, np.sqrt(2) / eps, draws)
+        assert laplace_noise_problem(gaussian, eps, alpha) is not None, seed
 
 
 def test_student_notebook_keeps_the_given_helpers():

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from tmlkit.robustness import *  # noqa: F401,F403  (the trusted models and data, for the spec)
-from tmlkit.robustness import _tensor
+from tmlkit.robustness import _one_thread, _tensor
 
 # ---------------------------------------------------------------------------------------------
 # Reference attacks (the grader's own; checked against torchattacks in the tests)
@@ -121,6 +121,31 @@ def reference_early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: in
             x_adv = torch.where(mask, moved, x_adv)
         taken += active.long()
     return x_adv.detach().numpy(), taken.numpy()
+
+
+def reference_adversarial_training(model, x, y, eps: float, alpha: float, steps: int, epochs: int,
+                                   batch_size: int, lr: float, seed: int = 0):
+    """Madry's adversarial training: per minibatch (torch.randperm with a generator seeded with
+    ``seed``), L∞ PGD from a random start with the model in eval mode, then one SGD step
+    (momentum 0.9) on the cross-entropy of the adversarial batch in train mode."""
+    import torch
+    dtype = next(model.parameters()).dtype
+    x = torch.as_tensor(np.asarray(x)).to(dtype)
+    y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    generator = torch.Generator().manual_seed(seed)
+    with _one_thread():
+        for epoch in range(epochs):
+            for number, batch in enumerate(torch.randperm(len(x), generator=generator)
+                                           .split(batch_size)):
+                model.eval()
+                x_adv = torch.as_tensor(reference_pgd(model, x[batch], y[batch], eps, alpha,
+                                                      steps, seed=seed + 1000 * epoch + number))
+                model.train()
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x_adv), y[batch]).backward()
+                optimizer.step()
+    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -199,12 +199,15 @@ def _cnn(args):
     return Build(CNN, (*args, 4, False)), small_cnn(*args, 4, double=True)
 
 
-def _check_saliency(hw, args, x, k):
+def _check_saliency(hw, args, x, k, default=False):
+    """``default``: leave k out of the call, to test its documented default of 5."""
     model, reference_model = _cnn(args)
     scores = ref.logits(reference_model, x)
     top = np.argsort(-scores, kind="stable")[:k]
-    what = f"visualize_saliency_map(model, x, k={k}, show=False)"
-    classes, attributions = as_pair(hw.visualize_saliency_map(model, x, k=k, show=False), what)
+    what = (f"visualize_saliency_map(model, x, show=False), k left out (its default is {k})"
+            if default else f"visualize_saliency_map(model, x, k={k}, show=False)")
+    classes, attributions = as_pair(hw.visualize_saliency_map(
+        model, x, show=False, **({} if default else {"k": k})), what)
     classes = as_array(classes, f"{what}[0] (the classes)", shape=(k,))
     if classes.tolist() != top.tolist():
         raise CheckFailed(f"{what}[0] = {classes.astype(int).tolist()}; the model's top-{k} "
@@ -229,7 +232,7 @@ def test_saliency_matches_captum(hw):
     """visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)"""
     rng = np.random.default_rng(31)
     _check_saliency(hw, (0, 3, 16, 5), rng.normal(size=(3, 16, 16)), 3)
-    _check_saliency(hw, (1, 3, 16, 6), rng.uniform(size=(1, 3, 16, 16)), 5)
+    _check_saliency(hw, (1, 3, 16, 6), rng.uniform(size=(1, 3, 16, 16)), 5, default=True)
 
 
 @check("2.1", points=1, hidden=True, timeout=60)
@@ -299,6 +302,30 @@ def test_integrated_gradients_match_captum(hw):
     x = rng.uniform(size=(3, 16, 16))
     _check_ig_captum(hw, (3, 3, 16, 5), x, rng.uniform(size=x.shape), 2)
     _check_ig_captum(hw, (4, 3, 16, 4), x, np.ones_like(x), 0)
+
+
+@check("2.2", points=1, timeout=60)
+def test_integrated_gradients_default_class(hw):
+    """visualize_integrated_gradients: c left out is the model's top class at x (here not 0)"""
+    rng = np.random.default_rng(34)
+    args = (6, 3, 16, 5)
+    x = rng.uniform(size=(3, 16, 16))
+    baseline = np.ones_like(x)     # not zeros, where x - baseline = x hides a missing factor
+    model, reference_model = _cnn(args)
+    top = int(np.argmax(ref.logits(reference_model, x)))    # 3: a default of 0 is visible
+    what = "visualize_integrated_gradients(model, x, baseline, resolution=300, show=False)"
+    got = as_array(hw.visualize_integrated_gradients(model, x, baseline, 300, show=False),
+                   f"{what} (c left out)", shape=x.shape)
+    errors = {c: _norm_error(got, ref.reference_integrated_gradients(reference_model, x,
+                                                                      baseline, c))
+              for c in range(5)}
+    if errors[top] > 1e-2:
+        closest = min(errors, key=errors.get)
+        which = (f" Your map is class {closest}'s." if errors[closest] <= 1e-2 else "")
+        raise CheckFailed(f"{what}, with c left out: relative error {errors[top]:.2g} against "
+                          f"captum's IG of the model's top class at x, class {top} (expected "
+                          f"≤ 1e-2).{which} When c is None, explain the class with the highest "
+                          "score at x.")
 
 
 @check("2.2", points=2, hidden=True, timeout=90)

@@ -92,18 +92,22 @@ def reference_gradcam(args: tuple, path: str, x: np.ndarray, c: int) -> np.ndarr
     return cam.detach().numpy()[0, 0]
 
 
-def _call_gradcam(hw, args, path, x, c, normalize):
+def _call_gradcam(hw, args, path, x, c, normalize, default=False):
+    """``default``: leave normalize out, to test its documented default (True)."""
     model = Build(CNN, args)
+    if default:
+        what = f"gradcam(model, model.{path}, x, c={c}) with normalize left out (default True)"
+        return hw.gradcam(model, model.attribute(path), x, c), what
     what = f"gradcam(model, model.{path}, x, c={c}, normalize={normalize})"
     return hw.gradcam(model, model.attribute(path), x, c, normalize=normalize), what
 
 
-def _check_gradcam(hw, rng, args, path, c, shape, normalize=False):
+def _check_gradcam(hw, rng, args, path, c, shape, normalize=False, default=False):
     x = rng.normal(size=shape)
     expected = reference_gradcam(args, path, x, c)
     if normalize:
         expected = expected / expected.max() if expected.max() > 0 else expected
-    got, what = _call_gradcam(hw, args, path, x, c, normalize)
+    got, what = _call_gradcam(hw, args, path, x, c, normalize, default)
     got = as_array(got, what)
     if got.shape != expected.shape:
         raise CheckFailed(f"{what} has shape {got.shape}; expected {expected.shape}, the spatial "
@@ -155,8 +159,8 @@ def test_gradcam_on_hidden_models(hw):
 def test_gradcam_normalized(hw):
     """gradcam (normalize=True): the map divided by its maximum"""
     rng = np.random.default_rng(43)
-    for args, path, c in (((3,), "features.6", 2), ((4,), "features.4", 0)):
-        _check_gradcam(hw, rng, args, path, c, (1, 3, 16, 16), normalize=True)
+    for args, path, c, default in (((3,), "features.6", 2, False), ((4,), "features.4", 0, True)):
+        _check_gradcam(hw, rng, args, path, c, (1, 3, 16, 16), normalize=True, default=default)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +209,11 @@ def test_lime_samples(hw):
                           "np.random.default_rng(seed), not from the global random state.")
     if np.array_equal(first, other):
         raise CheckFailed("seed=1 and seed=2 gave the same samples: use the seed argument.")
+    default = as_array(hw.lime_samples(x0, 5, sigma), "lime_samples(x0, 5, sigma)", shape=(5, 3))
+    if not np.array_equal(default, as_array(hw.lime_samples(x0, 5, sigma, seed=0),
+                                            "lime_samples(x0, 5, sigma, seed=0)")):
+        raise CheckFailed("lime_samples(x0, m, sigma) with seed left out differs from seed=0: "
+                          "the seed defaults to 0, so that the call is reproducible.")
     mean_gap = np.abs(first.mean(axis=0) - x0).max()
     if mean_gap > 5 * sigma / np.sqrt(m):
         raise CheckFailed(f"The samples' mean is {mean_gap:.3g} away from x0: centre them at x0.")

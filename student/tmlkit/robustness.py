@@ -11,6 +11,7 @@ its model cannot change the next check's. The notebook uses the same models and 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -248,3 +249,119 @@ def load_weights(model, weights: dict):
     return model.eval()
 
 
+# ---------------------------------------------------------------------------------------------
+# Watching a training function: a model that records its forward calls
+# ---------------------------------------------------------------------------------------------
+
+TRACE_PREFIX = "trace."
+
+
+def traced_mlp(source: str, seed: int = 0, snapshots: tuple = ()):
+    """``mlp(source, seed)`` that records each forward call: the batch size, ``model.training``,
+    whether the input requires grad (with grad enabled), and one fingerprint per input row
+    (equal rows, equal fingerprints; Python's hash of the row's bytes).
+
+    Minibatches are counted by train-mode calls. For each minibatch whose index is in
+    ``snapshots``, it also keeps the weights and the input ("clean") at the minibatch's first
+    eval-mode call, the input of its first eval-mode call with grad ("start", the attack's
+    starting point), and the input of its train-mode call ("adv", the examples trained on). ``state_dict()`` carries the record under "trace." keys, so the notebook's
+    ``weights_after`` returns it along with the weights; ``split_trace`` takes it apart.
+    """
+    model = _traced_class()(*mlp(source, seed), snapshots=snapshots)
+    return model.eval()
+
+
+@lru_cache(maxsize=None)
+def _traced_class():
+    import torch
+
+    class TracedSequential(torch.nn.Sequential):
+        def __init__(self, *modules, snapshots=()):
+            super().__init__(*modules)
+            self.calls: list[tuple[int, bool, bool]] = []
+            self.rows: list[list[int]] = []
+            self.snapshot_at = frozenset(int(i) for i in snapshots)
+            self.snapshots: dict[int, dict] = {}
+            self.updates = 0
+
+        def forward(self, x):
+            self._observe(x)
+            return super().forward(x)
+
+        def _observe(self, x) -> None:
+            attack = bool(x.requires_grad and torch.is_grad_enabled())
+            self.calls.append((len(x), bool(self.training), attack))
+            flat = x.detach().cpu().numpy().reshape(len(x), -1)
+            self.rows.append([hash(row.tobytes()) for row in flat])
+            if not self.training and self.updates in self.snapshot_at:
+                snapshot = self.snapshots.setdefault(self.updates, {})
+                if not snapshot:
+                    weights = torch.nn.Sequential.state_dict(self)
+                    snapshot.update({"weights." + k: v.detach().cpu().clone()
+                                     for k, v in weights.items()})
+                    snapshot["clean"] = x.detach().cpu().clone()
+                if attack and "start" not in snapshot:
+                    snapshot["start"] = x.detach().cpu().clone()
+            if self.training:
+                snapshot = self.snapshots.get(self.updates)
+                if snapshot is not None and "adv" not in snapshot:
+                    snapshot["adv"] = x.detach().cpu().clone()
+                self.updates += 1
+
+        def state_dict(self, *args, **kwargs):
+            state = super().state_dict(*args, **kwargs)
+            if not args and not kwargs.get("prefix"):     # the top-level call, not a parent's
+                state.update(self._trace())
+            return state
+
+        def load_state_dict(self, state_dict, *args, **kwargs):
+            return super().load_state_dict({k: v for k, v in state_dict.items()
+                                            if not k.startswith(TRACE_PREFIX)}, *args, **kwargs)
+
+        def _trace(self) -> dict:
+            calls = torch.tensor(self.calls, dtype=torch.long).reshape(-1, 3)
+            trace = {"calls": calls,
+                     "rows": torch.tensor([h for row in self.rows for h in row], dtype=torch.long)}
+            for index, snapshot in self.snapshots.items():
+                trace.update({f"snapshot.{index}.{k}": v for k, v in snapshot.items()})
+            return {TRACE_PREFIX + k: v for k, v in trace.items()}
+
+    return TracedSequential
+
+
+@dataclass
+class Trace:
+    """What ``traced_mlp`` saw. P forward calls: ``batch`` (P,) sizes, ``training`` (P,) the
+    model's mode, ``attack`` (P,) whether the input required grad; ``rows[i]`` (batch[i],) the
+    row fingerprints of call i; ``snapshots[k]`` for minibatch k: "clean" (B, ...) the input of
+    its first eval-mode call, "start" of its first attack call, "adv" of its train-mode call,
+    and "weights" {name: array} at its first eval-mode call."""
+    batch: np.ndarray
+    training: np.ndarray
+    attack: np.ndarray
+    rows: list
+    snapshots: dict
+
+
+def split_trace(state: dict) -> tuple[dict, Trace | None]:
+    """(weights, trace) from what ``weights_after`` returned for a ``traced_mlp``: trace is None
+    when the state has no "trace." keys (the model trained was not the one given)."""
+    weights = {k: v for k, v in state.items() if not k.startswith(TRACE_PREFIX)}
+    record = {k[len(TRACE_PREFIX):]: np.asarray(v) for k, v in state.items()
+              if k.startswith(TRACE_PREFIX)}
+    if "calls" not in record:
+        return weights, None
+    calls = record["calls"].reshape(-1, 3).astype(np.int64)
+    rows = np.split(record["rows"].astype(np.int64), np.cumsum(calls[:, 0])[:-1]) \
+        if len(calls) else []
+    snapshots: dict[int, dict] = {}
+    for key, value in record.items():
+        if key.startswith("snapshot."):
+            _, index, name = key.split(".", 2)
+            entry = snapshots.setdefault(int(index), {"weights": {}})
+            if name.startswith("weights."):
+                entry["weights"][name[len("weights."):]] = value
+            else:
+                entry[name] = value
+    return weights, Trace(calls[:, 0], calls[:, 1].astype(bool), calls[:, 2].astype(bool), rows,
+                          snapshots)

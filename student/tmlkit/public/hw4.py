@@ -59,8 +59,12 @@ def test_score_grad_matches_autograd(hw):
         _check_score_grad(hw, rng, C, F)
 
 
-def _call_gradcam(hw, args, path, x, c, normalize):
+def _call_gradcam(hw, args, path, x, c, normalize, default=False):
+    """``default``: leave normalize out, to test its documented default (True)."""
     model = Build(CNN, args)
+    if default:
+        what = f"gradcam(model, model.{path}, x, c={c}) with normalize left out (default True)"
+        return hw.gradcam(model, model.attribute(path), x, c), what
     what = f"gradcam(model, model.{path}, x, c={c}, normalize={normalize})"
     return hw.gradcam(model, model.attribute(path), x, c, normalize=normalize), what
 
@@ -103,6 +107,11 @@ def test_lime_samples(hw):
                           "np.random.default_rng(seed), not from the global random state.")
     if np.array_equal(first, other):
         raise CheckFailed("seed=1 and seed=2 gave the same samples: use the seed argument.")
+    default = as_array(hw.lime_samples(x0, 5, sigma), "lime_samples(x0, 5, sigma)", shape=(5, 3))
+    if not np.array_equal(default, as_array(hw.lime_samples(x0, 5, sigma, seed=0),
+                                            "lime_samples(x0, 5, sigma, seed=0)")):
+        raise CheckFailed("lime_samples(x0, m, sigma) with seed left out differs from seed=0: "
+                          "the seed defaults to 0, so that the call is reproducible.")
     mean_gap = np.abs(first.mean(axis=0) - x0).max()
     if mean_gap > 5 * sigma / np.sqrt(m):
         raise CheckFailed(f"The samples' mean is {mean_gap:.3g} away from x0: centre them at x0.")

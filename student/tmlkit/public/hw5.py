@@ -12,19 +12,207 @@ import math
 import numpy as np
 
 
+from tmlkit import robustness as trusted          # models and data, built alike in both processes
+
+
 from tmlkit.numeric import as_array, as_float, as_pair, rel_error
 
 
 from tmlkit.errors import StudentException
 
 
+from tmlkit.wire import Build
+
+
 from tmlkit.spec import CheckFailed, check, hidden_rng, note
 
 
-def _check_flips(hw, y, rate, seed, classes):
-    what = f"flip_labels(y, rate={rate:g}, rng={seed}, num_classes={classes}) on {len(y)} labels"
-    got = as_array(hw.flip_labels(y, rate, seed, num_classes=classes), what, shape=y.shape)
-    again = as_array(hw.flip_labels(y, rate, seed, num_classes=classes), what)
+FACTORY = "tmlkit.robustness:"
+
+
+def _source() -> str:
+    source = trusted.grading_source()
+    note(f"Data: {trusted.source_name(source)}.")
+    return source
+
+
+def standard(source: str, double: bool = False):
+    """(the Build for the student, the grader's own identical copy)."""
+    return (Build(FACTORY + "standard_mlp", (source, double)), trusted.standard_mlp(source, double))
+
+
+def _test_set(source: str, n: int, rng=None):
+    x, y = trusted.images(source)[2:]
+    index = np.arange(n) if rng is None else np.sort(rng.choice(len(x), n, replace=False))
+    return x[index], y[index]
+
+
+def _ulps(double: bool) -> float:
+    # Projection arithmetic rounds x ± ε once: at most one unit in the last place of numbers
+    # up to 1, so 4 ulps of the model's dtype is a bound no correct projection exceeds.
+    return 4 * float(np.finfo(np.float64 if double else np.float32).eps)
+
+
+def _check_in_ball(x, got, eps, norm, double, what):
+    tol = _ulps(double)
+    if got.shape != x.shape:
+        raise CheckFailed(f"{what} has shape {got.shape}; expected {x.shape}, the shape of x.")
+    if got.min() < 0 or got.max() > 1:
+        raise CheckFailed(f"{what}: x_adv has entries in [{got.min():.4g}, {got.max():.4g}], "
+                          "outside the image range [0, 1] (checked exactly, without tolerance). "
+                          "After projecting onto the ε-ball, also clip x_adv to [0, 1] (torch.clamp"
+                          "(x_adv, 0, 1)) at every step.")
+    delta = (got - x).reshape(len(x), -1)
+    size = np.abs(delta).max(axis=1) if norm == "linf" else np.linalg.norm(delta, axis=1)
+    if size.max() > eps + tol * (1 if norm == "linf" else np.sqrt(delta.shape[1])):
+        worst = int(size.argmax())
+        projection = ("clamp x_adv between x - ε and x + ε" if norm == "linf" else
+                      "rescale δ = x_adv - x by min(1, ε / ‖δ‖₂)")
+        raise CheckFailed(f"{what}: example {worst} has ‖x_adv - x‖ = {size[worst]:.6g} in the "
+                          f"{norm} norm, above ε = {eps:g} (tolerance {tol:.1g}, float rounding of "
+                          f"the projection). After every step, project: {projection}.")
+
+
+def _pgd(hw, build, x, y, what, **kwargs):
+    return as_array(hw.pgd_attack(build, x, y, **kwargs), what)
+
+
+@check("1.2", points=2)
+def test_pgd_stays_in_ball_and_box(hw):
+    """pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], exactly"""
+    source = _source()
+    x, y = _test_set(source, 64)
+    for double in (False, True):
+        build, _ = standard(source, double)
+        xs = x.astype(np.float64) if double else x
+        for norm, eps, alpha in (("linf", 0.3, 0.05), ("linf", 0.1, 0.04), ("l2", 1.5, 0.5)):
+            for random_start in (True, False):
+                for targeted in (False, True):
+                    labels = (y + 1) % 10 if targeted else y
+                    what = (f"pgd_attack(model, x, y, eps={eps}, alpha={alpha}, steps=10, "
+                            f"random_start={random_start}, norm='{norm}', targeted={targeted}) "
+                            f"on a float{64 if double else 32} model")
+                    got = _pgd(hw, build, xs, labels, what, eps=eps, alpha=alpha, steps=10,
+                               random_start=random_start, norm=norm, targeted=targeted)
+                    _check_in_ball(xs, got, eps, norm, double, what)
+
+
+def at_setting(source: str) -> dict:
+    """A small budget that finishes in seconds on one CPU core: 2000 MNIST images (or the 1297
+    digits), 8 epochs, 5 PGD steps; ε = 0.1 on MNIST, 0.2 on the 8×8 digits."""
+    mnist = source == "mnist"
+    eps = 0.1 if mnist else 0.2
+    return dict(n=2000 if mnist else 1297, eps=eps, alpha=eps / 4, steps=5, epochs=8,
+                batch_size=100, lr=0.1, seed=0)
+
+
+def _training_kwargs(s: dict, extra: dict) -> dict:
+    return dict(eps=s["eps"], alpha=s["alpha"], steps=s["steps"], epochs=s["epochs"],
+                batch_size=s["batch_size"], lr=s["lr"], seed=s["seed"], **extra)
+
+
+def _train(hw, method: str, build: Build, x, y, kwargs: dict) -> dict:
+    """The state the student's ``weights_after(method, model, x, y, **kwargs)`` returned."""
+    try:
+        weights = hw.weights_after(method, build, x, y, **kwargs)
+    except StudentException as raised:
+        if raised.type_name == "NotImplementedError":
+            raise CheckFailed(f"`{method}` is not implemented yet (it raised "
+                              "NotImplementedError).") from None
+        raise
+    if not isinstance(weights, dict):
+        raise CheckFailed(f"weights_after('{method}', ...) should return a dict of arrays (the "
+                          f"given helper does); it returned {type(weights).__name__}.")
+    return weights
+
+
+def _traced_run(hw, method: str, extra: dict, snapshots: bool = False):
+    """(source, setting, x, y, weights, trace) of ``method`` trained on a traced model; with
+    ``snapshots``, three minibatches (early, middle, late) keep their weights and inputs."""
+    source = _source()
+    s = at_setting(source)
+    x, y = (a[:s["n"]] for a in trusted.images(source)[:2])
+    per_epoch = math.ceil(len(x) / s["batch_size"])
+    chosen = (per_epoch, per_epoch * s["epochs"] // 2, per_epoch * s["epochs"] - 2) \
+        if snapshots else ()
+    state = _train(hw, method, Build(FACTORY + "traced_mlp", (source, 0, chosen)), x, y,
+                   _training_kwargs(s, extra))
+    weights, trace = trusted.split_trace(state)
+    if trace is None or not len(trace.batch):
+        raise CheckFailed(f"{method} never called the model it was given: train that model in "
+                          "place (the grader watches its forward passes) and return it.")
+    return source, s, x, y, weights, trace
+
+
+def _attack_passes(trace, method: str, s: dict, n: int) -> np.ndarray:
+    """The number of attack passes (eval mode, input requiring grad) before each minibatch's
+    update (its train-mode pass), after checking that there is one update per minibatch."""
+    per_epoch = math.ceil(n / s["batch_size"])
+    expected = s["epochs"] * per_epoch
+    updates = np.flatnonzero(trace.training)
+    if len(updates) > expected and np.any(trace.training & trace.attack):
+        inside = int(np.sum(trace.training & trace.attack))
+        raise CheckFailed(f"{method}: {inside} of the forward passes whose input requires grad "
+                          "(the inner attack's gradient passes) ran with the model in train mode, "
+                          f"and {len(updates)} passes in all ran in train mode where one per "
+                          f"minibatch ({expected}) was expected. Run the inner maximisation with "
+                          "the model in eval mode (model.eval()) and switch to train mode "
+                          "(model.train()) only for the update on the adversarial batch.")
+    if len(updates) != expected:
+        raise CheckFailed(f"{method}: {len(updates)} forward passes in train mode, expected one per "
+                          f"minibatch: {s['epochs']} epochs × ⌈{n} / {s['batch_size']}⌉ = "
+                          f"{expected}. Take one optimiser step per minibatch, on the adversarial "
+                          "batch, in train mode; craft the batch in eval mode.")
+    sizes = sorted(trace.batch[updates].tolist())
+    wanted = sorted([s["batch_size"]] * (n // s["batch_size"]) * s["epochs"] +
+                    ([n % s["batch_size"]] * s["epochs"] if n % s["batch_size"] else []))
+    if sizes != wanted:
+        raise CheckFailed(f"{method}: the update passes had batch sizes {sorted(set(sizes))}, "
+                          f"but minibatches of {s['batch_size']} covering all {n} images once "
+                          "per epoch were expected (torch.randperm(n).split(batch_size)).")
+    attack = ~trace.training & trace.attack
+    minibatch = np.searchsorted(updates, np.arange(len(trace.batch)))   # calls up to each update
+    counts = np.bincount(minibatch[attack], minlength=expected + 1)[:expected]
+    return counts
+
+
+def _describe_counts(counts: np.ndarray) -> str:
+    values, times = np.unique(counts, return_counts=True)
+    return ", ".join(f"{v} in {t}" for v, t in zip(values, times))
+
+
+@check("1.4", points=1, timeout=120)
+def test_adversarial_training_method(hw):
+    """adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"""
+    method = "adversarial_training"
+    source, s, x, y, _, trace = _traced_run(hw, method, {}, snapshots=True)
+    counts = _attack_passes(trace, method, s, len(x))
+    note(f"{method}: {len(counts)} minibatches; gradient passes on the input (eval mode) before "
+         f"each update: {_describe_counts(counts)} minibatches (steps = {s['steps']}).")
+    if np.any(counts != s["steps"]):
+        fgsm = " One pass per minibatch is FGSM, not PGD." if np.all(counts == 1) else ""
+        raise CheckFailed(f"{method}: before each update the inner attack made this many "
+                          f"gradient passes on the input with the model in eval mode: "
+                          f"{_describe_counts(counts)} minibatches; PGD with steps = "
+                          f"{s['steps']} makes exactly {s['steps']}.{fgsm} Call your pgd_attack "
+                          "with the given eps, alpha and steps (random_start=True) on each batch.")
+    known = {row.tobytes() for row in x}
+    starts = [snapshot["start"] for snapshot in trace.snapshots.values() if "start" in snapshot]
+    clean = np.mean([row.tobytes() in known for start in starts for row in start])
+    if starts and clean > 0.5:
+        raise CheckFailed(f"{method}: {clean:.0%} of the first attack pass's inputs are clean "
+                          "training images: start PGD from a random point of the ε-ball "
+                          "(random_start=True).")
+
+
+def _check_flips(hw, y, rate, seed, classes, default=False):
+    """``default``: leave num_classes out, to test its documented default, max(y) + 1."""
+    what = (f"flip_labels(y, rate={rate:g}, rng={seed}" +
+            (") with num_classes left out (its default is max(y) + 1)" if default else
+             f", num_classes={classes})") + f" on {len(y)} labels")
+    kwargs = {} if default else {"num_classes": classes}
+    got = as_array(hw.flip_labels(y, rate, seed, **kwargs), what, shape=y.shape)
+    again = as_array(hw.flip_labels(y, rate, seed, **kwargs), what)
     if not np.array_equal(got, again):
         raise CheckFailed(f"{what}: two calls with the same seed differ. Draw everything from "
                           "np.random.default_rng(rng).")
@@ -49,6 +237,14 @@ def test_flip_labels_exact_rate(hw):
         _check_flips(hw, y, rate, 7, classes)
     y = rng.integers(0, 10, 1000)
     first, second = (_check_flips(hw, y, 0.3, seed, 10) for seed in (1, 2))
+    # num_classes left out: 3 classes here, so a default of 10 (or of 2) shows.
+    y = np.r_[np.arange(3), rng.integers(0, 3, 297)]
+    changed = _check_flips(hw, y, 0.5, 3, 3, default=True)
+    new = as_array(hw.flip_labels(y, 0.5, 3), "flip_labels(y, rate=0.5, rng=3)")[changed]
+    if len(np.unique(new)) < 3:
+        raise CheckFailed("flip_labels(y, rate=0.5, rng=3) on labels 0..2, num_classes left out: "
+                          f"the new labels are only {sorted(set(new.astype(int).tolist()))}; "
+                          "each flip should go to a uniformly chosen *other* class of the 3.")
     if np.array_equal(first, second):
         raise CheckFailed("flip_labels with rng=1 and rng=2 flipped the same positions: use the "
                           "rng argument (np.random.default_rng(rng)).")
@@ -124,6 +320,98 @@ def test_randomized_response_unbiased_with_closed_form_variance(hw):
                           "use np.random.default_rng(rng) for the coins (rng is a seed or a "
                           "Generator).")
     _check_rr(hw, 0.3, 250, 200, 10, 100)
+
+
+def laplace_noise_problem(noise: np.ndarray, eps: float, alpha: float) -> str | None:
+    """Why ``noise`` (n draws) is not Laplace(0, 1/ε), or None: two tests at level α each.
+
+    Kolmogorov–Smirnov against the Laplace CDF, and the mean absolute deviation: under
+    Laplace(0, b), |η|/b is Exp(1), so ε·Σ|η| is exactly Gamma(n, 1); a two-sided p below α
+    fails. Gaussian noise of the same variance has E|η| = (2/√π)·b ≈ 1.13·b. A correct
+    answer fails with probability at most 2α (the two tests' union bound): 2e-5 per case at
+    the checks' α = 1e-5. With 3000 draws, over 200 seeds and ε from 0.1 to 5, Laplace noise
+    never fails and Gaussian noise always does (tests/test_hw5.py::
+    test_laplace_test_separates_laplace_from_gaussian; in 3000 simulated runs Gaussian noise
+    never passed either).
+    """
+    from scipy import stats
+    scale = 1 / eps
+    ks = stats.kstest(noise, stats.laplace(scale=scale).cdf).pvalue
+    total = float(np.abs(noise).sum()) / scale
+    gamma = stats.gamma(len(noise))
+    mad = 2 * min(gamma.cdf(total), gamma.sf(total))
+    note(f"{len(noise)} draws: mean |η| = {np.abs(noise).mean():.4g} (1/ε = {scale:.4g}; "
+         f"two-sided p = {mad:.3g}); Kolmogorov–Smirnov against Laplace(0, 1/ε): p = {ks:.3g}.")
+    problems = []
+    if ks < alpha:
+        problems.append(f"its distribution is not Laplace(0, 1/ε) (Kolmogorov–Smirnov p = "
+                        f"{ks:.2g}, below {alpha:g})")
+    if mad < alpha:
+        problems.append(f"its mean absolute value is {np.abs(noise).mean():.4g}, but Laplace "
+                        f"noise of scale b = 1/ε = {scale:.4g} has E|η| = b (p = {mad:.2g}, below "
+                        f"{alpha:g}); Gaussian noise of the same variance has E|η| ≈ 1.13·b")
+    if not problems:
+        return None
+    return (f"over {len(noise)} seeds, " + "; ".join(problems) + ". A count has sensitivity 1, "
+            "so add rng.laplace(0, 1/ε): Laplace noise, not Gaussian, with scale 1/ε.")
+
+
+def _check_laplace(hw, data, kind, value, eps, seeds, alpha):
+    predicate = Build(FACTORY + "predicate", (kind, value))
+    true = int(np.sum(trusted.predicate(kind, value)(data)))
+    what = f"laplace_count(data, x {'>' if kind == 'greater' else '<'} {value}, eps={eps:g}, rng)"
+    exact = as_float(hw.laplace_count(data, predicate, 1e12, 0), f"{what} with eps = 1e12")
+    if abs(exact - true) > 1e-6:
+        raise CheckFailed(f"{what} with eps = 1e12 (almost no noise) returned {exact:.6g}, but "
+                          f"{true} entries satisfy the predicate: count predicate(x) over the data.")
+    noise = np.array([as_float(hw.laplace_count(data, predicate, eps, int(s)), what)
+                      for s in seeds]) - true
+    if as_float(hw.laplace_count(data, predicate, eps, int(seeds[0])), what) != noise[0] + true:
+        raise CheckFailed(f"{what}: two calls with the same seed differ; draw the noise from "
+                          "np.random.default_rng(rng).")
+    problem = laplace_noise_problem(noise, eps, alpha)
+    if problem:
+        raise CheckFailed(f"{what}: {problem}")
+
+
+@check("3.2", points=2, timeout=120)
+def test_laplace_count(hw):
+    """laplace_count: exact count plus Laplace(0, 1/ε) noise (KS and mean |η|, α = 1e-5)"""
+    data = np.random.default_rng(31).uniform(size=40)
+    # 3000 draws decide Laplace against Gaussian noise; 1000 more check another ε and predicate.
+    _check_laplace(hw, data, "greater", 0.5, 0.5, np.arange(3000), 1e-5)
+    _check_laplace(hw, data, "less", 0.2, 2.0, np.arange(10_000, 11_000), 1e-5)
+
+
+@check("3.4", points=2, timeout=60)
+def test_invert_class(hw):
+    """invert_class: reconstructions in [0, 1] that the model assigns to class c (p ≥ 0.9)"""
+    import torch
+    source = _source()
+    side = 28 if source == "mnist" else 8
+    model = trusted.softmax_regression(source)
+    build = Build(FACTORY + "softmax_regression", (source,))
+    x_train, y_train = trusted.images(source)[:2]
+    means = np.stack([x_train[y_train == c].mean(axis=0).ravel() for c in range(10)])
+    for c in (0, 3, 7):
+        what = f"invert_class(model, c={c}, steps=300, lr=0.1, shape=(1, {side}, {side}))"
+        got = as_array(hw.invert_class(build, c, 300, 0.1, (1, side, side)), what,
+                       shape=(1, side, side))
+        if got.min() < 0 or got.max() > 1:
+            raise CheckFailed(f"{what}: the reconstruction has values in [{got.min():.3g}, "
+                              f"{got.max():.3g}]; keep it a valid image in [0, 1] (clip after "
+                              "each step).")
+        with torch.no_grad():
+            p = torch.softmax(model(torch.as_tensor(got[None])), dim=1)[0].numpy()
+        closest = int(np.argmax([np.corrcoef(got.ravel(), m)[0, 1] for m in means]))
+        note(f"{what}: p(c | x) = {p[c]:.3f}; the class average most correlated with it: "
+             f"{closest}.")
+        if p[c] < 0.9:
+            raise CheckFailed(f"{what}: the model gives the reconstruction probability "
+                              f"{p[c]:.3f} for class {c} (≥ 0.9 expected; it prefers class "
+                              f"{int(p.argmax())}). Take gradient steps that *decrease* "
+                              "1 − softmax(model(x))[c] (or −log of it) plus your prior, "
+                              "starting from a blank or grey image.")
 
 
 METRICS = ("demographic_parity_difference", "equal_opportunity_difference",
@@ -217,4 +505,4 @@ def test_fairness_metrics_edge_cases(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.1', "fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)", 1.0), ('1.2', 'pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], exactly', 2.0), ('1.2', "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD", 2.0), ('1.2', "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD", 1.0), ('1.2', "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours", 1.0), ('1.3', "early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD", 2.0), ('1.4', 'adversarial_training: PGD accuracy clearly above a standard model of the same budget', 2.0), ('1.4', "friendly_adversarial_training (τ = 2): PGD accuracy clearly above a standard model's", 2.0), ('2.2', "feature_collision_poison: features approach the target's, image stays near the base", 2.0), ('3.1', 'rr_epsilon: ε of randomized response, ln 3 for two fair coins', 1.0), ('3.2', 'laplace_count: exact count plus Laplace(0, 1/ε) noise (KS test, α = 0.001)', 2.0), ('3.3', 'loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized', 2.0), ('3.4', 'invert_class: reconstructions in [0, 1] that the model assigns to class c (p ≥ 0.9)', 2.0)]
+GRADER_ONLY = [('1.1', "fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)", 1.0), ('1.2', "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD", 2.0), ('1.2', "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'", 1.0), ('1.2', "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD", 1.0), ('1.2', "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours", 1.0), ('1.3', "early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD", 2.0), ('1.4', 'adversarial_training: PGD accuracy clearly above a standard model of the same budget', 2.0), ('1.4', "friendly_adversarial_training (τ = 2): PGD accuracy clearly above a standard model's", 2.0), ('1.4', 'friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT', 2.0), ('2.2', "feature_collision_poison: features approach the target's, image stays near the base", 2.0), ('3.1', 'rr_epsilon: ε of randomized response, ln 3 for two fair coins', 1.0), ('3.3', 'loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized', 2.0)]
