@@ -66,6 +66,17 @@ def assert_loses_exactly(result, solution_result, should_fail: set[str]) -> None
             assert test.output and "Traceback" not in test.output
 
 
+def assert_every_selfcheck_ran(outputs: str, homework_id: str) -> None:
+    """Every public check that ships passed (✓) once, and each one kept for the grader was
+    announced (·): the notebook's self-check cells cover all the homework's public checks."""
+    import importlib
+    public = importlib.import_module(f"tmlkit.public.{homework_id}")
+    shipped = [name for name in vars(public) if name.startswith("test_")]
+    assert "✗" not in outputs, "a self-check failed in the solution notebook"
+    assert outputs.count("✓") == len(shipped), (outputs.count("✓"), len(shipped))
+    assert outputs.count("· [") == len(public.GRADER_ONLY), (outputs.count("· ["), public.GRADER_ONLY)
+
+
 def run_quick(notebook: Path, workdir: Path) -> str:
     """Execute a notebook headless in quick mode (TML_QUICK=1); returns what its cells printed."""
     from nbclient import NotebookClient

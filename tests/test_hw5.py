@@ -5,7 +5,7 @@ from __future__ import annotations
 import nbformat
 import numpy as np
 import pytest
-from conftest import assert_loses_exactly, replace_function, run_quick
+from conftest import assert_every_selfcheck_ran, assert_loses_exactly, replace_function, run_quick
 
 from autograder import homeworks
 from autograder.grade import grade
@@ -392,5 +392,5 @@ def test_solution_notebook_runs_top_to_bottom(tmp_path):
     outputs = run_quick(HW5.solution, tmp_path)
     assert "✗" not in outputs and "\n~ [" not in outputs, \
         "a self-check cell failed in the solution notebook"
-    assert outputs.count("✓") >= 18
+    assert_every_selfcheck_ran(outputs, "hw5")
     assert "PGD-20" in outputs and "surveys of" in outputs
