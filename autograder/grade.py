@@ -52,4 +52,5 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
     return GradingResult(homework_id, plugin.results, time.monotonic() - began,
                          notes=[f"Note: {note}" for note in notes],
                          internal_errors=plugin.internal_errors,
-                         sandbox=list(sandbox.isolation) if sandbox is not None else [])
+                         sandbox=list(sandbox.isolation) if sandbox is not None else [],
+                         usage=plugin.usage)

@@ -110,9 +110,9 @@ def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
             call_timeout_s = None
 
         def restart(self):
-            events.append(("restart", self.deadline))
+            events.append(("restart", self.budget))
 
-        deadline = None
+        budget = None
 
     class Item:
         pass

@@ -1,8 +1,8 @@
 """Student code runs in a child process; checks run in the grader on the plain values it returns."""
-from autograder.sandbox.parent import (LocalSubmission, Limits, MissingFunction, Sandbox,
+from autograder.sandbox.parent import (Budget, LocalSubmission, Limits, MissingFunction, Sandbox,
                                        StudentException, Submission, SubmissionCrashed,
                                        SubmissionError, SubmissionTimeout)
 from autograder.sandbox.wire import Build, Opaque
 
-__all__ = ["Build", "LocalSubmission", "Limits", "MissingFunction", "Opaque", "Sandbox", "StudentException",
+__all__ = ["Budget", "Build", "LocalSubmission", "Limits", "MissingFunction", "Opaque", "Sandbox", "StudentException",
            "Submission", "SubmissionCrashed", "SubmissionError", "SubmissionTimeout"]
