@@ -119,6 +119,7 @@ def _check_shapley(hw, rng, M, n_background):
     x, background = rng.normal(size=M), rng.normal(size=(n_background, M))
     what = f"exact_shapley(f, x, background) with M={M} features, {n_background} background rows"
     phi = as_array(hw.exact_shapley(f, x, background), what, shape=(M,))
+    student_calls = f.calls
     gap = abs(phi.sum() - (f(x[None])[0] - f(background).mean()))
     expected = ref.brute_force_shapley(f, x, background)
     error = float(np.abs(phi - expected).max() / max(1.0, np.abs(expected).max()))
@@ -139,10 +140,10 @@ def _check_shapley(hw, rng, M, n_background):
                           f"|Σφ - (f(x) - E f)| = {gap:.2g}. {hint}")
     if gap > 1e-9 * max(1.0, abs(f(x[None])[0])):
         raise CheckFailed(f"{what}: Σφ differs from f(x) - mean f(background) by {gap:.2g}.")
-    return f.calls
+    return student_calls
 
 
-@check("1.2", points=2)
+@check("1.2", points=1)
 def test_exact_shapley_matches_permutations(hw):
     """exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)"""
     rng = np.random.default_rng(21)
@@ -156,6 +157,27 @@ def test_exact_shapley_hidden(hw):
     rng = hidden_rng()
     for _ in range(3):   # M ≥ 3: for M ≤ 2 the Shapley weights happen to be uniform
         _check_shapley(hw, rng, int(rng.integers(3, 6)), int(rng.integers(3, 16)))
+
+
+@check("1.2", points=1)
+def test_exact_shapley_calls_f_once_per_coalition(hw):
+    """exact_shapley: calls f once per coalition, on all background rows at once"""
+    rng = np.random.default_rng(22)
+    for M, n in ((3, 8), (5, 6)):
+        f = _Interacting(rng, M)
+        what = (f"exact_shapley(f, x, background) with M={M} features and {n} background rows")
+        as_array(hw.exact_shapley(f, rng.normal(size=M), rng.normal(size=(n, M))), what,
+                 shape=(M,))
+        # f is the grader's: each call crosses the process boundary and is counted here. Two
+        # calls are spared for f(x) and f(background) made apart from the coalitions.
+        allowed = 2 ** M + 2
+        if not 1 <= f.calls <= allowed:
+            raise CheckFailed(
+                f"{what} called f {f.calls} times; one call per coalition, 2^M = {2 ** M}, is "
+                "what the exercise asks (a couple more are fine). " + (
+                    "It never called f." if f.calls == 0 else
+                    "Evaluate each coalition with one call of f on all the background rows at "
+                    "once (f takes an array of rows (n, M)), and compute each v(S) only once."))
 
 
 def _check_product(hw, x):
