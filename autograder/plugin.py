@@ -58,7 +58,7 @@ class GradingPlugin:
         if self.sandbox is not None and info is not None:
             if info.fresh_process:
                 self.sandbox.restart()
-            limit = cpu_limit(Path(str(item.fspath)).stem, item.name, info.timeout)
+            limit = cpu_limit(Path(item.path).stem, item.name, info.timeout)
             cap = self.sandbox.limits.call_timeout_s
             self.sandbox.budget = Budget.of(min(limit, cap or limit), self.sandbox.limits)
         try:
