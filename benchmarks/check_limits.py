@@ -5,7 +5,7 @@
 Grades each reference solution ``--repeats`` times and records, per check, the CPU time the
 sandboxed student process spent on it (user + system, threads and subprocesses included, read
 from /proc by the grader) and the wall time the grader waited for it. Writes the medians to
-``autograder/check_limits.json`` (the plugin's limits: ``autograder/limits.py``) and the table
+``autograder/reference_times.py`` (the plugin's limits: ``autograder/limits.py``) and the table
 for people to ``docs/check-limits.md``. Rerun it after changing a check or a reference solution;
 ``tests/test_limits.py`` fails when a check is missing or its reference has grown too slow.
 
@@ -15,7 +15,6 @@ it prints each homework's wall time for comparison.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -58,7 +57,7 @@ def main() -> None:
     parser.add_argument("--homework", nargs="*", default=list(homeworks.HOMEWORKS))
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    table = json.loads(limits.TABLE.read_text()) if limits.TABLE.exists() else {"checks": {}}
+    table = limits.table()
     for homework in args.homework:
         table["checks"][homework] = measure(homework, args.repeats)
     table.update(factor=limits.FACTOR, floor_s=limits.FLOOR_S,
@@ -67,11 +66,10 @@ def main() -> None:
                  measured=f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
                           f"TML_DATA_DIR {'set' if os.environ.get('TML_DATA_DIR') else 'unset'}")
     table["checks"] = dict(sorted(table["checks"].items()))
-    limits.TABLE.write_text(json.dumps(table, indent=1, ensure_ascii=False) + "\n")
-    limits.reference_cpu.cache_clear()
+    limits.write_table(table)
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text(limits.markdown(table))
-    print(f"wrote {limits.TABLE.relative_to(REPO)} and {DOC.relative_to(REPO)}")
+    print(f"wrote {limits.TABLE_PATH.relative_to(REPO)} and {DOC.relative_to(REPO)}")
     for homework in args.homework:
         rows = table["checks"][homework]
         print(f"{homework}: reference CPU {sum(r['reference_cpu_s'] for r in rows.values()):.1f} s "

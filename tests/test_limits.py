@@ -2,8 +2,6 @@
 (autograder/limits.py, benchmarks/check_limits.py), and the table is not stale."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from conftest import REPO, graded_solution
 
@@ -14,7 +12,7 @@ RERUN = "rerun `python benchmarks/check_limits.py --homework {}`"
 
 
 def table() -> dict:
-    return json.loads(limits.TABLE.read_text())
+    return limits.table()
 
 
 @ALL
