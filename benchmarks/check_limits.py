@@ -64,7 +64,8 @@ def main() -> None:
                  wall_factor=Limits().wall_factor,
                  repeats=args.repeats,
                  measured=f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, "
-                          f"TML_DATA_DIR {'set' if os.environ.get('TML_DATA_DIR') else 'unset'}")
+                          f"TML_DATA_DIR {'set' if os.environ.get('TML_DATA_DIR') else 'unset'}, "
+                          f"load average {os.getloadavg()[0]:.1f} at the end")
     table["checks"] = dict(sorted(table["checks"].items()))
     limits.write_table(table)
     DOC.parent.mkdir(exist_ok=True)
