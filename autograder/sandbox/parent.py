@@ -361,10 +361,8 @@ class Sandbox:
         """The child's next message. Every budget is charged the wall time waited and the CPU time
         the child spent meanwhile; when one runs out (or ``deadline`` passes) the child is killed."""
         began, cpu_began = time.monotonic(), self._cpu_mark
-        cpu = 0.0
 
         def charge() -> None:
-            nonlocal cpu
             cpu = max(0.0, self._child_cpu() - cpu_began)
             self._cpu_mark = cpu_began + cpu
             for budget in budgets:
