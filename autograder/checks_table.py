@@ -3,7 +3,7 @@
     python -m autograder check-tables [--check]
 
 Each row is one check as the spec declares it: section, what it checks (the title students see),
-points, visibility, time limit. The tables are generated, like the Colab badges, so they cannot
+points, visibility, and its limit on the student's CPU time (``autograder.limits``). The tables are generated, like the Colab badges, so they cannot
 drift from what is graded; a test fails when they are stale.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.limits import cpu_limit
 from tmlkit.spec import check_info, title
 
 DOCS_DIR = homeworks.REPO_ROOT / "docs" / "checks"
@@ -36,11 +37,12 @@ def table(homework_id: str) -> str:
              f"{len(rows)} checks, {sum(i.points for i in infos):g} points: {visible:g} visible "
              f"(the notebook's self-checks), {sum(i.points for i in infos) - visible:g} hidden "
              "(fresh random instances on every run).", "",
-             "| § | check | id | points | visibility | time limit |",
+             "| § | check | id | points | visibility | CPU time limit |",
              "| --- | --- | --- | ---: | --- | ---: |"]
     for (name, function), info in zip(rows, infos):
         lines.append(f"| {info.number} | {title(function).replace('|', '/')} | `{name}` | "
-                     f"{info.points:g} | {info.visibility} | {info.timeout:g} s |")
+                     f"{info.points:g} | {info.visibility} | "
+                     f"{cpu_limit(homework_id, name, info.timeout):g} s |")
     return "\n".join(lines) + "\n"
 
 

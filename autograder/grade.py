@@ -89,7 +89,8 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
         return GradingResult(homework_id, plugin.results_with_unrun(), time.monotonic() - began,
                              notes=[f"Note: {note}" for note in all_notes],
                              internal_errors=plugin.internal_errors,
-                             sandbox=list(sandbox.isolation) if sandbox is not None else [])
+                             sandbox=list(sandbox.isolation) if sandbox is not None else [],
+                             usage=plugin.usage)
 
     watchdog = None
     if deadline is not None:

@@ -1,16 +1,17 @@
 """The pytest plugin that turns a spec's test outcomes into graded results.
 
-It provides the ``hw`` fixture (the submission's functions, run in the sandbox), starts each test's
-clock from its ``@check`` time limit, and records points from how each test ended.
+It provides the ``hw`` fixture (the submission's functions, run in the sandbox), gives each test
+its CPU-time budget (``autograder/limits.py``), and records points from how each test ended.
 """
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import pytest
 
+from autograder.limits import cpu_limit
 from autograder.results import TestResult
-from autograder.sandbox import Sandbox, Submission, SubmissionError
+from autograder.sandbox import Budget, Sandbox, Submission, SubmissionError
 from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_notes, title
 
 NOT_RUN = "not run: the grading time limit was reached"
@@ -31,6 +32,7 @@ class GradingPlugin:
         self.results: list[TestResult] = []
         self.internal_errors: list[str] = []
         self.collection_errors: list[str] = []
+        self.usage: dict[str, dict[str, float]] = {}   # test → the child's cpu_s and wall_s on it
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "check: points, visibility and time limit of a check")
@@ -78,16 +80,18 @@ class GradingPlugin:
         if self.sandbox is not None and info is not None:
             if info.fresh_process:
                 self.sandbox.restart()
+            limit = cpu_limit(Path(item.path).stem, item.name, info.timeout)
             cap = self.sandbox.limits.call_timeout_s
-            limit = min(info.timeout, cap or info.timeout)
-            if self.deadline is not None:
-                limit = min(limit, self.deadline - time.monotonic())
-            self.sandbox.deadline = time.monotonic() + limit
+            self.sandbox.budget = Budget.of(min(limit, cap or limit), self.sandbox.limits)
+            self.sandbox.deadline = self.deadline     # the whole run's cut-off, if any
         try:
             yield
         finally:
             if self.sandbox is not None:
-                self.sandbox.deadline = None
+                if self.sandbox.budget is not None:
+                    spent = self.sandbox.budget
+                    self.usage[item.name] = {"cpu_s": spent.cpu_used, "wall_s": spent.wall_used}
+                self.sandbox.budget = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

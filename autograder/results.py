@@ -46,6 +46,7 @@ class GradingResult:
     notes: list[str] = field(default_factory=list)      # e.g. cells that could not be used
     internal_errors: list[str] = field(default_factory=list)
     sandbox: list[str] = field(default_factory=list)    # what confined the student's code
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)  # test → child cpu_s, wall_s
 
     @property
     def score(self) -> float:

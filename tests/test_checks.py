@@ -108,12 +108,12 @@ def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
 
     class Box:
         class limits:
-            call_timeout_s = None
+            call_timeout_s, wall_factor = None, 10.0
 
         def restart(self):
-            events.append(("restart", self.deadline))
+            events.append(("restart", self.budget))
 
-        deadline = None
+        budget = None
 
     class Item:
         pass
@@ -121,6 +121,7 @@ def test_a_fresh_process_check_restarts_the_sandbox_before_its_clock_starts():
     for fresh in (True, False):
         events.clear()
         item = Item()
+        item.path, item.name = "hw1.py", "test_something"
 
         def test_something(hw):
             pass

@@ -18,8 +18,9 @@ from autograder.sandbox.parent import unprivileged_ids, unshare_available
 from hostile.cases import CASES, PARTS, Case
 
 SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
-# Short limits keep the corpus fast; the mechanisms are the ones real grading uses.
-LIMITS = Limits(call_timeout_s=8, statement_timeout_s=4, load_timeout_s=60)
+# Short limits keep the corpus fast; the mechanisms are the ones real grading uses. Limits are
+# CPU seconds: the wall-clock backstop (3 × each) bounds a spinning case on a loaded machine.
+LIMITS = Limits(call_timeout_s=4, statement_timeout_s=4, load_timeout_s=60, wall_factor=3)
 MAX_SECONDS = 45
 TIMES: dict[str, float] = {}
 

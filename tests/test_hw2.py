@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from alternatives import ALTERNATIVES
 from conftest import assert_every_selfcheck_ran, assert_loses_exactly, replace_function, run_quick
 
 from autograder import homeworks
@@ -84,6 +85,27 @@ def exact_shapley(f, x, background):
                 phi[i] += (value[S | 1 << i] - value[S]) / 2 ** (M - 1)
     return phi
 ''', "1.2", SHAPLEY, "averaged them uniformly"),
+    "Shapley values with one call of f per background row": ("exact_shapley", '''
+def exact_shapley(f, x, background):
+    x, background = np.asarray(x, dtype=float), np.asarray(background, dtype=float)
+    M = len(x)
+    value = np.zeros(1 << M)
+    for S in range(1 << M):
+        rows = background.copy()
+        members = [i for i in range(M) if S >> i & 1]
+        rows[:, members] = x[members]
+        value[S] = np.mean([f(row[None])[0] for row in rows])
+    phi = np.zeros(M)
+    for S in range(1 << M):
+        size = bin(S).count("1")
+        if size < M:
+            weight = math.factorial(size) * math.factorial(M - size - 1) / math.factorial(M)
+            for i in range(M):
+                if not S >> i & 1:
+                    phi[i] += weight * (value[S | 1 << i] - value[S])
+    return phi
+''', "1.2", {"exact_shapley: calls f once per coalition, on all background rows at once"},
+        "one call of f on all the background rows"),
     "product model: the whole product for every feature": ("product_model_shap", '''
 def product_model_shap(x):
     return np.full(len(x), np.prod(x))
@@ -202,44 +224,16 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     assert any(hint in t.output for t in public), [t.output for t in public]
 
 
-def test_alternative_correct_code_keeps_full_marks(solution_result, tmp_path):
-    """Other correct ways: Shapley values by permutations, IG by hand with torch over trulens's
-    points, and the influence from a hand-made Slice and LinearDoi objects."""
-    submission = replace_function(HW2.solution, "exact_shapley", '''
-def exact_shapley(f, x, background):
-    from itertools import permutations
-    x, background = np.asarray(x, dtype=float), np.asarray(background, dtype=float)
-    M, cache = len(x), {}
-
-    def v(S):
-        if S not in cache:
-            rows = background.copy()
-            rows[:, list(S)] = x[list(S)]
-            cache[S] = float(np.mean(f(rows)))
-        return cache[S]
-
-    phi = np.zeros(M)
-    orders = list(permutations(range(M)))
-    for order in orders:
-        for position, i in enumerate(order):
-            before = frozenset(order[:position])
-            phi[i] += v(before | {i}) - v(before)
-    return phi / len(orders)
-''', tmp_path / "a.ipynb")
-    submission = replace_function(submission, "get_internal_influences", '''
-def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
-    wrapper = get_model_wrapper(model, device="cpu")
-    quantity = ComparativeQoI(*[int(c) for c in qoi]) if np.ndim(qoi) else ClassQoI(int(qoi))
-    distribution = PointDoi(cut=Cut(layer_name)) if doi == "point" else \\
-        LinearDoi(resolution=10, cut=Cut(layer_name))
-    attribution = InternalInfluence(wrapper, Slice(Cut(layer_name), OutputCut()), quantity,
-                                    distribution, multiply_activation=False)
-    influence = attribution.attributions(np.asarray(x_pp, dtype=np.float32).reshape(1, *np.shape(x_pp)[-3:]))
-    per_neuron = influence[0].sum(axis=(1, 2))
-    return per_neuron, int(np.argmax(per_neuron))
-''', tmp_path / "b.ipynb")
-    result = grade("hw2", submission, parts=["1.2", "2.3"])
-    assert [t.name for t in result.tests if t.status != "passed"] == []
+@pytest.mark.parametrize("name", list(ALTERNATIVES["hw2"]))
+def test_alternative_correct_code_keeps_full_marks(name, tmp_path):
+    """Other correct ways (tests/alternatives.py): Shapley values by permutations, the influence
+    from a hand-made Slice and DoIs, IG by the trapezoid rule, metrics with vectorised masks."""
+    parts, functions = ALTERNATIVES["hw2"][name]
+    submission = HW2.solution
+    for function, source in functions.items():
+        submission = replace_function(submission, function, source, tmp_path / f"{function}.ipynb")
+    result = grade("hw2", submission, parts=parts)
+    assert [(t.name, t.output) for t in result.tests if t.status != "passed"] == []
 
 
 def test_references_agree_with_what_they_stand_for():

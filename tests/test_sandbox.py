@@ -12,8 +12,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 import cgroups  # noqa: E402  (benchmarks/cgroups.py: memory cgroups as Docker makes them)
 
 from autograder.grade import prepare
-from autograder.sandbox import (MissingFunction, StudentException, Submission, SubmissionCrashed,
-                                SubmissionTimeout)
+from autograder.sandbox import (Budget, MissingFunction, StudentException, Submission,
+                                SubmissionCrashed, SubmissionTimeout)
 
 SOURCE = '''
 import numpy as np
@@ -54,6 +54,41 @@ def nbytes(x):
 def peak_rss_mb():
     with open("/proc/self/status") as f:
         return [int(l.split()[1]) / 1024 for l in f if l.startswith("VmHWM")][0]
+
+def busy(seconds):
+    import time
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+    return seconds
+
+def nap(seconds):
+    import time
+    time.sleep(seconds)
+    return seconds
+
+def busy_thread(seconds):
+    import time
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+def busy_threads(seconds, n):
+    import threading
+    threads = [threading.Thread(target=busy_thread, args=(seconds,)) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n
+
+def busy_subprocess(seconds):
+    import subprocess, sys
+    code = f"import time\\nend = time.process_time() + {seconds}\\nwhile time.process_time() < end: pass"
+    return subprocess.run([sys.executable, "-c", code]).returncode
+
+def ask_slowly(query):
+    return query(0)
 '''
 
 
@@ -67,12 +102,12 @@ def sandbox(tmp_path_factory):
     box.close()
 
 
-def call(box, name, *args, seconds=20):
-    box.deadline = time.monotonic() + seconds
+def call(box, name, *args, seconds=20, wall=None):
+    box.budget = Budget(seconds, wall or 5 * seconds)
     try:
         return getattr(Submission(box), name)(*args)
     finally:
-        box.deadline = None
+        box.budget = None
 
 
 def test_values_cross_both_ways(sandbox):
@@ -93,6 +128,52 @@ def test_hang_times_out_and_the_next_call_works(sandbox):
     with pytest.raises(SubmissionTimeout, match="infinite loop"):
         call(sandbox, "spin", seconds=1)
     assert call(sandbox, "double", 2) == 4
+
+
+def test_the_limit_is_on_cpu_time_not_on_waiting(sandbox):
+    # Sleeping 1.5 s costs no CPU: it passes a 1 s CPU limit, within the 5 s wall backstop.
+    assert call(sandbox, "nap", 1.5, seconds=1) == 1.5
+    budget = Budget(1.0, 5.0)
+    sandbox.budget = budget
+    try:
+        with pytest.raises(SubmissionTimeout, match="more than 1 s of CPU time"):
+            Submission(sandbox).busy(30)
+    finally:
+        sandbox.budget = None
+    assert 1.0 < budget.cpu_used < 1.8 and budget.wall_used < 5.0
+    assert call(sandbox, "double", 2) == 4
+
+
+def test_sleeping_past_the_wall_clock_backstop_is_stopped(sandbox):
+    began = time.monotonic()
+    with pytest.raises(SubmissionTimeout, match="wall-clock limit"):
+        call(sandbox, "nap", 60, seconds=1, wall=2)
+    assert time.monotonic() - began < 10
+
+
+@pytest.mark.parametrize("name, args", [("busy_threads", (0.6, 3)),
+                                        ("busy_subprocess", (1.2,))])
+def test_threads_and_subprocesses_count_towards_the_limit(sandbox, name, args):
+    budget = Budget(60.0, 300.0)
+    sandbox.budget = budget
+    try:
+        getattr(Submission(sandbox), name)(*args)
+    finally:
+        sandbox.budget = None
+    assert budget.cpu_used >= 1.1, budget      # 3 threads × 0.6 s, or the child's 1.2 s
+
+
+def test_the_graders_callbacks_are_not_the_students_time(sandbox):
+    def slow_oracle(_):
+        time.sleep(1.5)        # the grader's own work, e.g. under a loaded machine
+        return 1
+    budget = Budget(1.0, 1.0)
+    sandbox.budget = budget
+    try:
+        assert Submission(sandbox).ask_slowly(slow_oracle) == 1
+    finally:
+        sandbox.budget = None
+    assert budget.wall_used < 1.0
 
 
 def test_exiting_the_process_is_reported_and_recovered(sandbox):

@@ -1,8 +1,13 @@
 """The grader's side of the sandbox: starts the child, calls student functions, enforces time.
 
 ``Submission`` is what a check sees: ``hw.backward(X, Y, W, b)`` looks like a local call but runs
-in the child and returns plain data. A call that hangs past the test's deadline kills the child; the
-next call starts a fresh one, so one broken function fails only its own tests.
+in the child and returns plain data. A call that runs past the test's time limit kills the child;
+the next call starts a fresh one, so one broken function fails only its own tests.
+
+Time limits (a ``Budget``) are on the CPU time of the child's processes, threads and subprocesses
+included, read by the grader from /proc: the student's work, not the machine's load. A wall-clock
+backstop, several times the CPU limit, stops code that sleeps or blocks. Only time spent waiting
+for the child counts: the grader's own work between calls and in callbacks does not.
 """
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import functools
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -20,12 +26,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import tmlkit
+from tmlkit import wire
 from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
                            SubmissionError, SubmissionTimeout)
 from tmlkit.notebook import Extraction
-from tmlkit import wire
-
-import tmlkit  # noqa: E402
 
 # The child's only addition to its path: the folder holding the student package. The grader's
 # own package (specs, references) is neither on it nor importable there.
@@ -64,6 +69,64 @@ def _running_in_group(group: int) -> bool:
     return False
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_POLL_S = 0.2      # how often a running call's CPU time is read; overshoot ≤ this × its threads
+
+
+def _tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system, seconds) of ``root`` and every process below it, each with its
+    threads and the children it has reaped. Under `unshare --fork`, ``root`` is the wrapper and
+    the student's interpreter is its child."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return 0.0
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            # fields[1] is the parent; [11..14] are utime, stime, cutime, cstime in clock ticks
+            parents[int(entry)] = int(fields[1])
+            ticks[int(entry)] = sum(int(value) for value in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            continue
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0, [root] if root in ticks else []
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total / _CLOCK_TICKS
+
+
+@dataclass
+class Budget:
+    """How long a piece of student work may run: ``cpu_s`` seconds of the child's CPU time, and a
+    wall-clock backstop ``wall_s`` for code that sleeps or blocks. Both count only while the
+    grader waits for the child; ``cpu_used`` and ``wall_used`` say what was spent."""
+    cpu_s: float
+    wall_s: float
+    cpu_used: float = 0.0
+    wall_used: float = 0.0
+
+    @classmethod
+    def of(cls, cpu_s: float, limits: "Limits") -> "Budget":
+        return cls(cpu_s, cpu_s * limits.wall_factor)
+
+    def overrun(self, cpu: float, wall: float) -> str | None:
+        """Why this budget is spent, given ``cpu`` and ``wall`` seconds more, or None."""
+        if self.cpu_used + cpu > self.cpu_s:
+            return f"it used more than {self.cpu_s:g} s of CPU time"
+        if self.wall_used + wall >= self.wall_s:
+            return (f"it waited more than {self.wall_s:g} s (the wall-clock limit, for code that "
+                    "sleeps or blocks)")
+        return None
+
+
 def oom_kills() -> int | None:
     """How many processes the kernel has killed for memory in this process's memory cgroup (v2
     ``memory.events``, v1 ``memory.oom_control``), or None where that cannot be read. Docker, and
@@ -95,12 +158,13 @@ def oom_kills() -> int | None:
 class Limits:
     memory_bytes: int = 8 << 30      # address space; the CUDA build of torch reserves a lot of it
     file_bytes: int = 256 << 20
-    load_timeout_s: float = 120.0    # all of loading, restarts after skipped statements included
-    statement_timeout_s: float = 30.0  # one top-level statement while loading
+    load_timeout_s: float = 120.0    # CPU s: all of loading, restarts after skipped statements included
+    statement_timeout_s: float = 30.0  # CPU s: one top-level statement while loading
+    wall_factor: float = 10.0        # wall-clock backstop = this × each CPU limit
     cpu_seconds: int = 15 * 60       # RLIMIT_CPU of one child
     open_files: int = 256            # RLIMIT_NOFILE
     processes: int = 256             # RLIMIT_NPROC (per user: only bounds anything after the drop)
-    call_timeout_s: float | None = None  # caps every check's own time limit (tests, batch runs)
+    call_timeout_s: float | None = None  # caps every check's own CPU limit (tests, batch runs)
     drop_privileges: bool = True     # when root: run the child as `nobody`
     namespaces: bool = True          # `unshare --net --pid` around the child, where it works
 
@@ -127,8 +191,8 @@ def unshare_available() -> bool:
 @functools.lru_cache(maxsize=None)
 def unprivileged_ids() -> tuple[int, int] | None:
     """(uid, gid) to run student code as: when the grader runs as root, such a user exists, and it
-    can still import the standard library, numpy and the student package's child module (a Python
-    installed under /root, or a student package in a private directory, cannot)."""
+    can still import the standard library, numpy and the grader's child module (a Python installed
+    under /root, or a grader copied into a private directory, cannot)."""
     if os.getuid() != 0:
         return None
     try:
@@ -151,7 +215,8 @@ def unprivileged_ids() -> tuple[int, int] | None:
 class Sandbox:
     extraction: Extraction
     limits: Limits = field(default_factory=Limits)
-    deadline: float | None = None                # set per test by the pytest plugin
+    budget: Budget | None = None                 # set per test by the pytest plugin
+    deadline: float | None = None                # an absolute time.monotonic() cut-off, if any
     load_problems: list[str] = field(default_factory=list)
     defined: set[str] = field(default_factory=set)
     starts: int = 0
@@ -162,18 +227,19 @@ class Sandbox:
         self._sock: socket.socket | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="tml-submission-")
         self._load_skips: list[list[int]] = []
-        self._oom_kills_before: int | None = None
         self._load_skip_problems: list[str] = []
+        self._oom_kills_before: int | None = None
+        self._cpu_mark = 0.0   # the child's CPU time when the grader last looked
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> None:
         """Start a child and load the definitions. A statement that hangs or kills the child while
         loading is skipped from then on (and reported), and loading starts over without it."""
-        began = time.monotonic()
+        budget = Budget.of(self.limits.load_timeout_s, self.limits)
         while True:
             self._spawn()
             try:
-                self._load(began + self.limits.load_timeout_s)
+                self._load(budget)
                 return
             except _LoadStatementFailed as failed:
                 self.stop()
@@ -188,6 +254,11 @@ class Sandbox:
         parent_sock, child_sock = socket.socketpair()
         env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
         env["HOME"] = self._workdir.name       # caches (torch, matplotlib) land in the temp dir
+        # OpenMP threads (torch's) that spin while waiting burn CPU time that is the machine's
+        # load, not the student's work: on a busy machine a small conv net's backward passes cost
+        # 5.1 s of CPU spinning and 0.67 s sleeping. Limits are on CPU time, measured this way
+        # (benchmarks/check_limits.py), so the threads always sleep.
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
         ids = unprivileged_ids() if self.limits.drop_privileges else None
         config = {"memory_bytes": self.limits.memory_bytes, "file_bytes": self.limits.file_bytes,
                   "cpu_seconds": self.limits.cpu_seconds, "open_files": self.limits.open_files,
@@ -208,26 +279,28 @@ class Sandbox:
             start_new_session=True)
         child_sock.close()
         self._sock = parent_sock
+        self._cpu_mark = 0.0
         self.starts += 1
         self.isolation = ["no network, own PID namespace (unshare)" if wrapped else
                           "network and PID namespaces not available (unshare refused): the child "
                           "shares the grader's network"]
 
-    def _load(self, load_deadline: float) -> None:
+    def _load(self, budget: Budget) -> None:
         cells = [{"index": c.index, "source": c.source} for c in self.extraction.cells]
         wire.send(self._sock, {"op": "load", "cells": cells, "skip": self._load_skips})
         where = None
-        while True:  # the first message may be slow (a cold interpreter): only the load deadline
-            deadline = load_deadline if where is None else min(
-                load_deadline, time.monotonic() + self.limits.statement_timeout_s)
+        while True:  # the first message may be slow (a cold interpreter): only the load budget
+            budgets = [budget] if where is None else [
+                budget, Budget.of(self.limits.statement_timeout_s, self.limits)]
             try:
-                header, _ = self._receive(deadline, "loading your notebook")
+                header, _ = self._receive(budgets, "loading your notebook")
             except (SubmissionTimeout, SubmissionCrashed) as error:
                 if where is None:
                     raise
                 cell, number, line = where
                 kind = ("ran for more than "
-                        f"{self.limits.statement_timeout_s:g} s" if isinstance(error, SubmissionTimeout)
+                        f"{self.limits.statement_timeout_s:g} s of CPU time"
+                        if isinstance(error, SubmissionTimeout)
                         else "ended the grader's process")
                 raise _LoadStatementFailed(
                     [cell, number],
@@ -282,18 +355,46 @@ class Sandbox:
             self.start()
 
     # -- calls ------------------------------------------------------------------------------
-    def _receive(self, deadline: float, doing: str) -> tuple[dict, list[bytes]]:
-        remaining = deadline - time.monotonic()
+    def _child_cpu(self) -> float:
+        return _tree_cpu_seconds(self._process.pid) if self._process is not None else 0.0
+
+    def _receive(self, budgets: list[Budget], doing: str) -> tuple[dict, list[bytes]]:
+        """The child's next message. Every budget is charged the wall time waited and the CPU time
+        the child spent meanwhile; when one runs out (or ``deadline`` passes) the child is killed."""
+        began, cpu_began = time.monotonic(), self._cpu_mark
+
+        def charge() -> None:
+            cpu = max(0.0, self._child_cpu() - cpu_began)
+            self._cpu_mark = cpu_began + cpu
+            for budget in budgets:
+                budget.cpu_used += cpu
+                budget.wall_used += time.monotonic() - began
+
         try:
-            if remaining <= 0:
-                raise socket.timeout
-            self._sock.settimeout(remaining)
-            return wire.recv(self._sock, MAX_REPLY_BYTES)
+            while True:
+                waited = time.monotonic() - began
+                left = min([b.wall_s - b.wall_used - waited for b in budgets] +
+                           ([self.deadline - time.monotonic()] if self.deadline is not None else []))
+                if left <= 0:
+                    raise socket.timeout
+                if select.select([self._sock], [], [], min(_POLL_S, left))[0]:
+                    self._sock.settimeout(left)     # the message itself: the wall clock only
+                    message = wire.recv(self._sock, MAX_REPLY_BYTES)
+                    charge()
+                    return message
+                spent = max(0.0, self._child_cpu() - cpu_began)
+                if any(b.overrun(spent, 0.0) for b in budgets):
+                    raise socket.timeout
         except socket.timeout:
+            charge()
+            why = next((reason for b in budgets if (reason := b.overrun(0.0, 0.0))),
+                       "the grading run's deadline passed")
             self.stop()
-            raise SubmissionTimeout(f"Time limit reached while {doing}. Look for an infinite loop "
-                                    "or work that is far slower than it needs to be.") from None
+            raise SubmissionTimeout(f"Time limit reached while {doing}: {why}. Look for an "
+                                    "infinite loop or work that is far slower than it needs to "
+                                    "be.") from None
         except (wire.WireError, OSError) as error:
+            charge()
             try:
                 code = self._process.wait(timeout=5) if self._process else None
             except subprocess.TimeoutExpired:   # alive, but it sent something we refuse to read
@@ -307,22 +408,21 @@ class Sandbox:
             raise SubmissionCrashed(_describe_exit(code, doing, killed_for_memory)) from error
 
     def call(self, name: str, *args, **kwargs):
-        restart_began = time.monotonic()   # starting the child is not this test's time
+        # Starting a child (after another test's crash) is loading, under its own limits: only
+        # the call itself is charged to the test's budget.
         if not self.defined and self._process is None:
             self._ensure_running()
         if name not in self.defined:
             raise MissingFunction(self._missing_message(name))
         self._ensure_running()
-        if self.deadline is not None:  # a restart after another test's crash is not this test's time
-            self.deadline += time.monotonic() - restart_began
         callbacks: dict = {}
         buffers: list[bytes] = []
         header = {"op": "call", "name": name, "args": wire.encode(list(args), buffers, callbacks),
                   "kwargs": wire.encode(kwargs, buffers, callbacks)}
         wire.send(self._sock, header, buffers)
-        deadline = self.deadline if self.deadline is not None else time.monotonic() + 600
+        budgets = [self.budget if self.budget is not None else Budget(600.0, 600.0)]
         while True:
-            reply, reply_buffers = self._receive(deadline, f"running `{name}`")
+            reply, reply_buffers = self._receive(budgets, f"running `{name}`")
             if reply.get("op") != "callback":
                 break
             self._answer_callback(callbacks, reply, reply_buffers)

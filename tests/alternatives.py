@@ -1,0 +1,100 @@
+"""Correct code written differently from the reference solutions, which must keep full marks:
+tests/test_hw2.py grades them, and benchmarks/load_grading.py grades them on a loaded machine.
+
+ALTERNATIVES[homework][name] = (parts graded, {function name: source}).
+"""
+from __future__ import annotations
+
+SHAPLEY_BY_PERMUTATIONS = '''
+def exact_shapley(f, x, background):
+    from itertools import permutations
+    x, background = np.asarray(x, dtype=float), np.asarray(background, dtype=float)
+    M, cache = len(x), {}
+
+    def v(S):
+        if S not in cache:
+            rows = background.copy()
+            rows[:, list(S)] = x[list(S)]
+            cache[S] = float(np.mean(f(rows)))
+        return cache[S]
+
+    phi = np.zeros(M)
+    orders = list(permutations(range(M)))
+    for order in orders:
+        for position, i in enumerate(order):
+            before = frozenset(order[:position])
+            phi[i] += v(before | {i}) - v(before)
+    return phi / len(orders)
+'''
+
+INFLUENCE_BY_HAND = '''
+def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
+    wrapper = get_model_wrapper(model, device="cpu")
+    quantity = ComparativeQoI(*[int(c) for c in qoi]) if np.ndim(qoi) else ClassQoI(int(qoi))
+    distribution = PointDoi(cut=Cut(layer_name)) if doi == "point" else \\
+        LinearDoi(resolution=10, cut=Cut(layer_name))
+    attribution = InternalInfluence(wrapper, Slice(Cut(layer_name), OutputCut()), quantity,
+                                    distribution, multiply_activation=False)
+    influence = attribution.attributions(np.asarray(x_pp, dtype=np.float32).reshape(1, *np.shape(x_pp)[-3:]))
+    per_neuron = influence[0].sum(axis=(1, 2))
+    return per_neuron, int(np.argmax(per_neuron))
+'''
+
+# Integrated gradients by the trapezoid rule on resolution + 1 points, with torch autograd.
+IG_TRAPEZOID = '''
+def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
+    dtype = next(model.parameters()).dtype
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])).to(dtype)
+    base = torch.as_tensor(np.asarray(baseline, dtype=np.float64).reshape(x.shape)).to(dtype)
+    if c is None:
+        with torch.no_grad():
+            c = int(model(x[None])[0].argmax())
+    alphas = torch.linspace(0, 1, int(resolution) + 1, dtype=dtype)
+    weights = torch.full_like(alphas, 1.0 / int(resolution))
+    weights[0] = weights[-1] = 0.5 / int(resolution)
+    total = torch.zeros_like(x)
+    for start in range(0, len(alphas), 64):
+        a = alphas[start:start + 64].reshape(-1, 1, 1, 1)
+        path = (base + a * (x - base)).requires_grad_(True)
+        model(path)[:, int(c)].sum().backward()
+        total += (weights[start:start + 64].reshape(-1, 1, 1, 1) * path.grad).sum(dim=0)
+    return ((x - base) * total).detach().numpy().astype(np.float64)
+'''
+
+# Average Drop and necessity ordering with masks built for all images / all stages at once.
+METRICS_VECTORISED = '''
+def average_drop(model, X, pixel_attrs):
+    X, A = np.asarray(X, dtype=np.float64), np.asarray(pixel_attrs, dtype=np.float64)
+    top = A.max(axis=(1, 2), keepdims=True)
+    masks = np.where(top > 0, np.maximum(A, 0) / np.where(top > 0, top, 1.0), 0.0)
+    full, masked = class_probabilities(model, X), class_probabilities(model, X * masks[:, None])
+    c = full.argmax(axis=1)
+    Y, O = np.take_along_axis(full, c[:, None], 1)[:, 0], np.take_along_axis(masked, c[:, None], 1)[:, 0]
+    return float(100 * np.mean(np.maximum(0.0, Y - O) / Y))
+
+
+def necessity_ordering(model, x, pixel_attr, steps=20):
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    scores = np.asarray(pixel_attr, dtype=np.float64).ravel()
+    P = scores.size
+    rank = np.empty(P, dtype=int)
+    rank[np.argsort(-scores, kind="stable")] = np.arange(P)
+    removed = (np.arange(steps + 1) * P) // steps                      # (steps + 1,)
+    keep = (rank[None, :] >= removed[:, None]).reshape(steps + 1, 1, *x.shape[1:])
+    probabilities = class_probabilities(model, x[None] * keep)
+    return float(probabilities[:, probabilities[0].argmax()].mean())
+'''
+
+ALTERNATIVES: dict[str, dict[str, tuple[list[str], dict[str, str]]]] = {
+    "hw2": {
+        "Shapley values by permutations": (["1.2"], {"exact_shapley": SHAPLEY_BY_PERMUTATIONS}),
+        "influence from a hand-made Slice and DoIs": (
+            ["2.3"], {"get_internal_influences": INFLUENCE_BY_HAND}),
+        "integrated gradients by the trapezoid rule": (
+            ["2.2"], {"visualize_integrated_gradients": IG_TRAPEZOID}),
+        "attribution metrics with vectorised masks": (
+            ["2.4"], {"average_drop": METRICS_VECTORISED.split("\n\n\ndef necessity")[0],
+                      "necessity_ordering": "def necessity" +
+                      METRICS_VECTORISED.split("\n\n\ndef necessity")[1]}),
+    },
+}
