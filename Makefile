@@ -25,14 +25,18 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $@
 
-.PHONY: install grade test release notebooks deps bench zips
+.PHONY: install grade test lint release notebooks deps bench zips
 install: $(VENV)/.installed
 
 grade: $(VENV)/.installed
 	$(PY) -m autograder grade $(HW) $(SUBMISSION) $(if $(RESULTS),--results $(RESULTS))
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed lint
 	$(PY) -m pytest tests -q
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check autograder student tests benchmarks
+	$(PY) -m nbqa ruff solutions
 
 release: $(VENV)/.installed
 	$(PY) -m autograder release

@@ -3,7 +3,8 @@
     python -m autograder check-tables [--check]
 
 Each row is one check as the spec declares it: section, what it checks (the title students see),
-points, visibility, and its limit on the student's CPU time (``autograder.limits``). The tables are generated, like the Colab badges, so they cannot
+points, visibility, and its limit on the student's CPU time (``autograder.limits``). The tables
+are generated, like the Colab badges, so they cannot
 drift from what is graded; a test fails when they are stale.
 """
 from __future__ import annotations

@@ -101,7 +101,9 @@ def _student_tree(args) -> int:
 def _gradescope(args) -> int:
     from autograder.gradescope import build_zip
     output = args.output or f"{args.homework}_autograder.zip"
-    print(f"wrote {build_zip(args.homework, output, hidden_visibility=args.hidden_visibility, time_limit_s=args.time_limit)}")
+    built = build_zip(args.homework, output, hidden_visibility=args.hidden_visibility,
+                      time_limit_s=args.time_limit)
+    print(f"wrote {built}")
     return 0
 
 

@@ -77,9 +77,9 @@ if [ -d "$SOURCE/data" ]; then export TML_DATA_DIR="$SOURCE/data"; chmod -R go+r
 {visibility}PYTHONPATH="$SOURCE" python3 -m autograder grade {homework} "$ROOT/submission" \\
     --results "$RESULTS" --time-limit "${{TML_TIME_LIMIT_S:-{time_limit}}}"
 if [ ! -f "$RESULTS" ]; then
-    cat > "$RESULTS" <<'JSON'
-{{"score": 0, "output": "The autograder itself failed on this submission, so it could not be graded. Please tell your instructor; your submission is kept."}}
-JSON
+    message="The autograder itself failed on this submission, so it could not be graded."
+    message="$message Please tell your instructor; your submission is kept."
+    printf '{{"score": 0, "output": "%s"}}\\n' "$message" > "$RESULTS"
 fi
 """
 

@@ -47,7 +47,7 @@ def write_table(contents: dict) -> None:
     reference_cpu.cache_clear()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_cpu() -> dict[str, dict[str, float]]:
     """{homework: {test function: the reference solution's CPU seconds on it}}."""
     return {homework: {test: float(row["reference_cpu_s"]) for test, row in tests.items()}

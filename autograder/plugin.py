@@ -5,6 +5,7 @@ its CPU-time budget (``autograder/limits.py``), and records points from how each
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest

@@ -9,6 +9,7 @@ notebook says it is checked on submission. Hidden checks never ship.
 from __future__ import annotations
 
 import ast
+import pprint
 from pathlib import Path
 
 from autograder import homeworks
@@ -105,7 +106,7 @@ def public_module_source(homework_id: str) -> str:
         pieces.append("\n".join(source[first - 1:node.end_lineno]))
     pieces.append("# Public checks that compare with the grader's own implementation of the graded\n"
                   "# function: run on submission only. (number, title, points)\n"
-                  f"GRADER_ONLY = {left_out!r}")
+                  f"GRADER_ONLY = {pprint.pformat(left_out, width=100)}")
     return "\n\n\n".join(pieces).replace('"""\n\n\nfrom __future__', '"""\nfrom __future__', 1) + "\n"
 
 

@@ -290,7 +290,7 @@ class Released:
     names: set[str]                     # every name the student notebook defines
 
     @classmethod
-    def of(cls, homework_id: str) -> "Released":
+    def of(cls, homework_id: str) -> Released:
         stubs = graded_functions(homework_id)
         given = extract_definitions(read_notebook(homeworks.get(homework_id).student))
         aliases = {name: module for cell in given.cells

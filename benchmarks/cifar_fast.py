@@ -207,7 +207,8 @@ TTA_VIEWS = (1, 2, 6)  # forward passes per image at TTA level 0 (none), 1 (flip
 @torch.no_grad()
 def predict_logits(net, x, level, cfg):
     net.eval()
-    run = lambda v: net(v.contiguous(memory_format=torch.channels_last)).float()
+    def run(v):
+        return net(v.contiguous(memory_format=torch.channels_last)).float()
     out = []
     with autocast(x.device):
         for xb in x.split(cfg["eval_batch"]):

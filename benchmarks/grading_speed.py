@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -94,7 +93,7 @@ print(json.dumps({"seconds": time.monotonic() - began,
 """
 
 
-def run(script: str, *args: str, env: dict | None = None, cgroup: "MemoryCgroup | None" = None) -> dict:
+def run(script: str, *args: str, env: dict | None = None, cgroup: MemoryCgroup | None = None) -> dict:
     done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})},
                           preexec_fn=cgroup.enter if cgroup else None)

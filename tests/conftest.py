@@ -21,7 +21,7 @@ needs_cifar = pytest.mark.skipif(
                                          "folder holding cifar10-jpeg.npz (CI uses ../shared/data)")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def graded_solution(homework_id: str):
     """The reference solution of a homework, graded once per test session."""
     from autograder import homeworks

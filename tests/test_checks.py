@@ -39,7 +39,8 @@ def test_min_l2_attack_matches_a_general_solver(seed):
     target = int(np.argmin(x @ W + b))
     others = [i for i in range(C) if i != target]
     solved = min_l2_targeted_linear(W, b, x, target)
-    constraints = [{"type": "ineq", "fun": lambda v, i=i: (W[:, target] - W[:, i]) @ (x + v) + b[target] - b[i]}
+    constraints = [{"type": "ineq",
+                    "fun": lambda v, i=i: (W[:, target] - W[:, i]) @ (x + v) + b[target] - b[i]}
                    for i in range(C) if i != target]
     slsqp = minimize(lambda v: v @ v, np.zeros(D), jac=lambda v: 2 * v, method="SLSQP",
                      constraints=constraints, bounds=list(zip(-x, 1 - x)), options={"ftol": 1e-12,

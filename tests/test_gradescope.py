@@ -317,3 +317,14 @@ def test_hidden_visibility_env(monkeypatch):
     monkeypatch.setenv("TML_HIDDEN_VISIBILITY", "typo")          # ignored, with a warning
     assert result.to_gradescope()["tests"][1]["visibility"] == "after_published"
     jsonschema.validate(result.to_gradescope(), SCHEMA)
+
+
+def test_results_json_is_written_even_when_the_grader_cannot_start(images, tmp_path):
+    """Gradescope shows an error page when results.json is missing; a zero with a message
+    that tells the student what happened is better."""
+    broken = tmp_path / "bin"
+    broken.mkdir()
+    (broken / "python3").write_text("#!/bin/sh\nexit 3\n")
+    os.chmod(broken / "python3", 0o755)
+    results = run_submission(images("hw4"), {"a.ipynb": b"{}"}, python=broken)
+    assert results["score"] == 0 and "tell your instructor" in results["output"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from conftest import assert_every_selfcheck_ran, assert_loses_exactly, run_quick, needs_mnist, replace_function
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, needs_mnist, replace_function,
+                      run_quick)
 
 from autograder import homeworks
 from tmlkit.syntax import forbidden_uses, unimplemented

@@ -3,7 +3,6 @@ what the grader judges."""
 from __future__ import annotations
 
 import ast
-import json
 from pathlib import Path
 
 import nbformat

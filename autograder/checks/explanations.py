@@ -116,7 +116,7 @@ def reference_layer_influence(model, path: str, x, qoi, doi: str,
     for alpha in alphas:
         kept = {}
 
-        def scale_output(module, inputs, output, alpha=alpha):
+        def scale_output(module, inputs, output, alpha=alpha, kept=kept):
             kept["a"] = (alpha * output).detach().requires_grad_()
             return kept["a"]
 

@@ -7,7 +7,7 @@ wanted), so no answer can be tailored to them.
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy.special import log_softmax as reference_log_softmax
@@ -124,7 +124,7 @@ def test_backward_matches_autograd_on_random_shapes(hw):
         _check_gradients(hw, rng, int(N), int(D), int(C), against="torch autograd")
 
 
-@lru_cache(maxsize=None)
+@cache
 def grading_digits() -> datasets.Flat:
     return datasets.digits()
 
@@ -273,7 +273,7 @@ def test_invert_recovers_hidden_model(hw):
 # 2.3 Targeted adversarial examples
 # ---------------------------------------------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def attack_model() -> tuple[np.ndarray, np.ndarray]:
     """A softmax regression the grader trains itself, by full-batch gradient descent."""
     data = grading_digits()

@@ -522,7 +522,7 @@ def _linear_case(rng, seed, n, channels=3, size=8, classes=4):
 def _average_drop_variants(predict, X, attrs):
     """What plausible slips compute, for the hint: name -> value."""
     X, attrs = np.asarray(X, dtype=np.float64), np.asarray(attrs, dtype=np.float64)
-    rows, (scores, c) = np.arange(len(X)), _top_logits(predict, X)
+    rows, (_, c) = np.arange(len(X)), _top_logits(predict, X)
     soft = np.stack([np.maximum(a, 0) / a.max() if a.max() > 0 else 0 * a for a in attrs])
     masks = {"hard": ref.positive_mask(attrs), "soft": soft, "≥ 0": (attrs >= 0) * 1.0}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 from scipy import optimize, stats
@@ -179,12 +179,12 @@ def _expect_value_error(hw, name: str, args: tuple, why: str):
                               "with a message instead.") from None
         if not raised.student_message.strip():
             raise CheckFailed(f"{name}{args} ({why}) raised ValueError without a message: say "
-                              "what is wrong, e.g. ValueError('y must be between 0 and N').")
+                              "what is wrong, e.g. ValueError('y must be between 0 and N').") from None
         return
     except ValueError as raised:        # the notebook's self-check calls the function directly
         if not str(raised).strip():
             raise CheckFailed(f"{name}{args} ({why}) raised ValueError without a message: say "
-                              "what is wrong, e.g. ValueError('y must be between 0 and N').")
+                              "what is wrong, e.g. ValueError('y must be between 0 and N').") from None
         return
     except SubmissionError:
         raise
@@ -670,7 +670,8 @@ def test_sgd_step(hw):
     rng = np.random.default_rng(324)
     params = [rng.normal(size=(3, 2)), rng.normal(size=2)]
     grads = [rng.normal(size=(3, 2)), rng.normal(size=2)]
-    after, grads_after = as_pair(given(hw, "sgd_step", "sgd", params, grads, 0.1), "sgd_step(params, grads, lr)")
+    after, grads_after = as_pair(given(hw, "sgd_step", "sgd", params, grads, 0.1),
+                                 "sgd_step(params, grads, lr)")
     for p, g, q, h, name in zip(params, grads, after, grads_after, ("first", "second")):
         assert_close(q, p - 0.1 * g, f"the {name} parameter after sgd", tol=1e-12,
                      hint="Update in place under torch.no_grad(): param -= lr * param.grad (the "
@@ -689,7 +690,8 @@ def test_evaluate_accuracy(hw):
     X, y = rng.normal(size=(70, 6)), rng.integers(0, 4, 70)
     W1, b1, W2, b2 = params
     want = float(np.mean(np.argmax(np.maximum(X @ W1 + b1, 0) @ W2 + b2, axis=1) == y))
-    got = as_float(given(hw, "accuracy_of", "evaluate_accuracy (or net)", X, y, params), "accuracy_of(X, y, params)")
+    got = as_float(given(hw, "accuracy_of", "evaluate_accuracy (or net)", X, y, params),
+                   "accuracy_of(X, y, params)")
     if abs(got - want) > 1e-6:
         raise CheckFailed(f"evaluate_accuracy gave {got:.4f}, expected {want:.4f}: the number "
                           "of correct predictions summed over all batches, divided by the number "
@@ -708,7 +710,7 @@ STUDENT_DIGITS = "tmlkit.datasets:digits_for_student"
 ONE_OR_SIX, OUT_OF_DISTRIBUTION = (1, 6), (3,)
 
 
-@lru_cache(maxsize=None)
+@cache
 def grading_labels() -> datasets.Flat:
     return datasets.digit_labels(MNIST_TRAIN, MNIST_TEST)
 

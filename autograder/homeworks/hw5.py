@@ -11,7 +11,7 @@ draw fresh instances on every grading run ($TML_GRADER_SEED fixes them for a reg
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -494,7 +494,7 @@ def test_adversarial_training_method(hw):
                           "(random_start=True).")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _reference_at_accuracy(source: str) -> float:
     """Natural test accuracy (500 images) of the grader's AT at the budget of ``at_setting``."""
     s = at_setting(source)

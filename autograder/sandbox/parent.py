@@ -114,7 +114,7 @@ class Budget:
     wall_used: float = 0.0
 
     @classmethod
-    def of(cls, cpu_s: float, limits: "Limits") -> "Budget":
+    def of(cls, cpu_s: float, limits: Limits) -> Budget:
         return cls(cpu_s, cpu_s * limits.wall_factor)
 
     def overrun(self, cpu: float, wall: float) -> str | None:
@@ -173,7 +173,7 @@ _UNPRIVILEGED_USER = "nobody"
 _MAX_LOAD_SKIPS = 10
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unshare_available() -> bool:
     """Whether the child can be put in fresh network and PID namespaces here (root in most
     containers; unprivileged kernels and Gradescope's image may refuse)."""
@@ -188,7 +188,7 @@ def unshare_available() -> bool:
         return False
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def unprivileged_ids() -> tuple[int, int] | None:
     """(uid, gid) to run student code as: when the grader runs as root, such a user exists, and it
     can still import the standard library, numpy and the grader's child module (a Python installed
@@ -376,7 +376,7 @@ class Sandbox:
                 left = min([b.wall_s - b.wall_used - waited for b in budgets] +
                            ([self.deadline - time.monotonic()] if self.deadline is not None else []))
                 if left <= 0:
-                    raise socket.timeout
+                    raise TimeoutError
                 if select.select([self._sock], [], [], min(_POLL_S, left))[0]:
                     self._sock.settimeout(left)     # the message itself: the wall clock only
                     message = wire.recv(self._sock, MAX_REPLY_BYTES)
@@ -384,8 +384,8 @@ class Sandbox:
                     return message
                 spent = max(0.0, self._child_cpu() - cpu_began)
                 if any(b.overrun(spent, 0.0) for b in budgets):
-                    raise socket.timeout
-        except socket.timeout:
+                    raise TimeoutError
+        except TimeoutError:
             charge()
             why = next((reason for b in budgets if (reason := b.overrun(0.0, 0.0))),
                        "the grading run's deadline passed")
@@ -435,7 +435,7 @@ class Sandbox:
         try:
             return wire.decode(reply.get("value"), reply_buffers)
         except (wire.WireError, ValueError, TypeError, KeyError, IndexError) as error:
-            raise SubmissionError(f"`{name}` returned a value the grader could not read: {error}")
+            raise SubmissionError(f"`{name}` returned a value the grader could not read: {error}") from None
 
     def _answer_callback(self, callbacks: dict, request: dict, buffers: list[bytes]) -> None:
         function = callbacks.get(request.get("id"))

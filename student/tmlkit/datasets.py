@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -19,7 +19,7 @@ class Flat:
     name: str
 
 
-@lru_cache(maxsize=None)
+@cache
 def digits(n_train: int = 5000, n_test: int = 2000, dtype=np.float64) -> Flat:
     """MNIST (a fixed subset) when a copy is at hand, else scikit-learn's 8x8 digits."""
     return _digits(n_train, n_test, np.dtype(dtype).type)
@@ -81,7 +81,7 @@ def select_classes(flat: Flat, train_classes: tuple = (), test_groups: tuple = (
                 flat.name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def small_cifar(n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """A 32x32x3 uint8 image set: a CIFAR-10 subset if a copy is at hand, else synthetic."""
     rng = np.random.default_rng(0)

@@ -54,18 +54,18 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         text = path.read_bytes().decode("utf-8")
         raw = json.loads(text)
     except UnicodeDecodeError:
-        raise NotebookError("The notebook is not UTF-8 text. Re-save it from Jupyter or Colab.")
+        raise NotebookError("The notebook is not UTF-8 text. Re-save it from Jupyter or Colab.") from None
     except RecursionError:
-        raise NotebookError("The file is not valid notebook JSON (it is nested too deeply).")
+        raise NotebookError("The file is not valid notebook JSON (it is nested too deeply).") from None
     except json.JSONDecodeError as error:
         raise NotebookError(f"The file is not valid notebook JSON ({error}). Did you submit the "
-                            ".ipynb file itself, downloaded from Jupyter or Colab?")
+                            ".ipynb file itself, downloaded from Jupyter or Colab?") from None
     if not isinstance(raw, dict) or "cells" not in raw and "worksheets" not in raw:
         raise NotebookError("The file is JSON but not a Jupyter notebook (it has no cells).")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as error:
-        raise NotebookError(f"The notebook could not be read ({type(error).__name__}: {error}).")
+        raise NotebookError(f"The notebook could not be read ({type(error).__name__}: {error}).") from None
     if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) for c in nb.cells):
         raise NotebookError("The notebook's cells are malformed. Re-save it from Jupyter or Colab.")
     return nb

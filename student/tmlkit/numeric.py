@@ -1,7 +1,7 @@
 """Numerical tools shared by all homeworks (after CS231n's gradient_check)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -40,7 +40,7 @@ def as_array(value, what: str, shape: tuple | None = None, finite: bool = True) 
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
-        raise CheckFailed(f"{what} could not be read as an array of numbers ({error}).")
+        raise CheckFailed(f"{what} could not be read as an array of numbers ({error}).") from None
     if shape is not None and array.shape != tuple(shape):
         raise CheckFailed(f"{what} has shape {array.shape}, expected {tuple(shape)}.")
     if finite and not np.all(np.isfinite(array)):

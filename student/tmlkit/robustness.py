@@ -10,9 +10,8 @@ its model cannot change the next check's. The notebook uses the same models and 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -35,7 +34,7 @@ def source_name(source: str) -> str:
             "scikit-learn's 8×8 digits (no MNIST copy was available to this grader)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def images(source: str, n_train: int = 5000, n_test: int = 1000):
     """(x_train, y_train, x_test, y_test): float32 images (N, 1, H, W) in [0, 1], int64 labels.
 
@@ -112,7 +111,7 @@ def sgd_train(model, x, y, epochs: int, lr: float = 0.1, batch_size: int = 100, 
     return model
 
 
-@lru_cache(maxsize=None)
+@cache
 def _standard_state(source: str, double: bool, n_train: int, epochs: int):
     model = mlp(source, 0, double=double)
     x, y = images(source)[:2]
@@ -134,7 +133,7 @@ def standard_features(source: str):
     return standard_mlp(source, double=True)[:3]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _softmax_state(source: str):
     import torch
     side = 28 if source == "mnist" else 8
@@ -169,7 +168,7 @@ def mia_split(source: str):
                                                              y_test[:n])
 
 
-@lru_cache(maxsize=None)
+@cache
 def _mia_state(source: str, kind: str):
     import torch
     (x, y), _ = mia_split(source)
@@ -264,14 +263,15 @@ def traced_mlp(source: str, seed: int = 0, snapshots: tuple = ()):
     Minibatches are counted by train-mode calls. For each minibatch whose index is in
     ``snapshots``, it also keeps the weights and the input ("clean") at the minibatch's first
     eval-mode call, the input of its first eval-mode call with grad ("start", the attack's
-    starting point), and the input of its train-mode call ("adv", the examples trained on). ``state_dict()`` carries the record under "trace." keys, so the notebook's
+    starting point), and the input of its train-mode call ("adv", the examples trained on).
+    ``state_dict()`` carries the record under "trace." keys, so the notebook's
     ``weights_after`` returns it along with the weights; ``split_trace`` takes it apart.
     """
     model = _traced_class()(*mlp(source, seed), snapshots=snapshots)
     return model.eval()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _traced_class():
     import torch
 

@@ -57,7 +57,7 @@ class Build:
             object.__setattr__(self, "factory",
                                f"{self.factory.__module__}:{self.factory.__qualname__}")
 
-    def attribute(self, path: str) -> "Build":
+    def attribute(self, path: str) -> Build:
         return Build(self.factory, self.args, path)
 
 
@@ -220,7 +220,7 @@ def recv(sock: socket.socket, limit: int = MAX_MESSAGE_BYTES) -> tuple[dict, lis
     try:
         header = json.loads(_recv_exact(sock, size, limit))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise WireError(f"malformed message: {error}")
+        raise WireError(f"malformed message: {error}") from None
     if not isinstance(header, dict) or not isinstance(header.get("nbuf"), int):
         raise WireError("malformed message header")
     total, buffers = size, []

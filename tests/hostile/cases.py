@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 PARTS = ("2.1", "2.2")
 ALL = ("attribution", "explain", "invert")
@@ -94,14 +94,14 @@ CASES = [
     Case("defined_twice_last_bad", GOOD + ["def explain(W, b, x, c):\n    return x\n"],
          ("explain",), "explain(W, b, x, 2)"),
     Case("def_under_simple_if", [IMPORTS, ATTRIBUTION, "if True:\n" + "\n".join(
-        "    " + l for l in EXPLAIN.splitlines()) + "\n", INVERT]),
+        "    " + line for line in EXPLAIN.splitlines()) + "\n", INVERT]),
     Case("def_under_if_with_call", [IMPORTS, ATTRIBUTION, "if len('x'):\n" + "\n".join(
-        "    " + l for l in EXPLAIN.splitlines()) + "\n", INVERT],
+        "    " + line for line in EXPLAIN.splitlines()) + "\n", INVERT],
          ("explain",), "defined inside a `if` block"),
     Case("def_in_for_loop", [IMPORTS, ATTRIBUTION, EXPLAIN, "for _ in range(1):\n" + "\n".join(
-        "    " + l for l in INVERT.splitlines()) + "\n"], ("invert",), "defined inside a `for` block"),
+        "    " + line for line in INVERT.splitlines()) + "\n"], ("invert",), "defined inside a `for` block"),
     Case("def_in_try_with_import", [IMPORTS, ATTRIBUTION, "try:\n    import scipy\n" + "\n".join(
-        "    " + l for l in EXPLAIN.splitlines()) + "\nexcept ImportError:\n    pass\n", INVERT]),
+        "    " + line for line in EXPLAIN.splitlines()) + "\nexcept ImportError:\n    pass\n", INVERT]),
     Case("syntax_error_one_cell", [IMPORTS, ATTRIBUTION, "def explain(W, b, x, c):\n    return x *\n",
                                    INVERT], ("explain",), "SyntaxError on line 2"),
     Case("indentation_error", [IMPORTS, ATTRIBUTION, EXPLAIN,

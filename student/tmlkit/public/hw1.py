@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 
-from functools import lru_cache
+from functools import cache
 
 
 import numpy as np
@@ -86,7 +86,7 @@ def test_loss_matches_torch_cross_entropy(hw):
         raise CheckFailed(f"loss is {measured:.6g}, expected {expected:.6g}.{hint}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def grading_digits() -> datasets.Flat:
     return datasets.digits()
 
@@ -249,4 +249,6 @@ def test_cifar_accuracy_within_budget(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.1', 'backward: gradients match centred finite differences', 2.0), ('2.3', 'attack: targeted success ≥ 95% with x_adv inside [0, 1]', 2.0), ('2.3', 'attack: mean L2 at most 2× the exact minimal perturbation', 2.0)]
+GRADER_ONLY = [('1.1', 'backward: gradients match centred finite differences', 2.0),
+ ('2.3', 'attack: targeted success ≥ 95% with x_adv inside [0, 1]', 2.0),
+ ('2.3', 'attack: mean L2 at most 2× the exact minimal perturbation', 2.0)]

@@ -15,7 +15,46 @@ from tmlkit.numeric import as_array, as_float, as_pair
 from tmlkit.spec import CheckFailed, check, hidden_rng, note
 
 
-@check("2.4", points=1, timeout=60)
+class _Interacting:
+    """A grader-side model with interactions, called back from the student's exact_shapley."""
+
+    def __init__(self, rng, M):
+        self.w = rng.normal(size=M)
+        self.pairs = rng.normal(size=(M, M)) * (rng.random((M, M)) < 0.5)
+        self.calls = 0
+
+    def __call__(self, rows):
+        self.calls += 1
+        rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+        # pairwise terms alone would not do: for games of order ≤ 2 the Shapley value equals
+        # the uniformly weighted (Banzhaf) one, so add a triple product and a max of all
+        return rows @ self.w + np.einsum("ni,ij,nj->n", rows, self.pairs, rows) + \
+            np.sin(rows[:, 0]) * np.maximum(rows[:, -1], 0) + \
+            np.prod(rows[:, :3], axis=1) + np.max(rows, axis=1)
+
+
+@check("1.2", points=1)
+def test_exact_shapley_calls_f_once_per_coalition(hw):
+    """exact_shapley: calls f once per coalition, on all background rows at once"""
+    rng = np.random.default_rng(22)
+    for M, n in ((3, 8), (5, 6)):
+        f = _Interacting(rng, M)
+        what = (f"exact_shapley(f, x, background) with M={M} features and {n} background rows")
+        as_array(hw.exact_shapley(f, rng.normal(size=M), rng.normal(size=(n, M))), what,
+                 shape=(M,))
+        # f is the grader's: each call crosses the process boundary and is counted here. Two
+        # calls are spared for f(x) and f(background) made apart from the coalitions.
+        allowed = 2 ** M + 2
+        if not 1 <= f.calls <= allowed:
+            raise CheckFailed(
+                f"{what} called f {f.calls} times; one call per coalition, 2^M = {2 ** M}, is "
+                "what the exercise asks (a couple more are fine). " + (
+                    "It never called f." if f.calls == 0 else
+                    "Evaluate each coalition with one call of f on all the background rows at "
+                    "once (f takes an array of rows (n, M)), and compute each v(S) only once."))
+
+
+@check("2.4", points=1)
 def test_pixel_attribution(hw):
     """pixel_attribution: the mean over the channel axis, for one image or a batch"""
     rng = np.random.default_rng(36)
@@ -34,4 +73,25 @@ def test_pixel_attribution(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.1', 'weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100', 2.0), ('1.2', 'exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)', 2.0), ('1.2', 'product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)', 1.0), ('2.1', 'visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)', 2.0), ('2.2', 'visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300', 2.0), ('2.2', "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)", 2.0), ('2.2', "visualize_integrated_gradients: c left out is the model's top class at x (here not 0)", 1.0), ('2.3', 'get_internal_influences: mean layer gradient and expert neuron, point and linear DoI', 2.0), ('2.3', 'get_internal_influences: comparative QoI (class c1 versus c2)', 1.0), ('2.4', 'average_drop: pre-softmax scores and the hard mask, the closed form on a linear model', 2.0), ('2.4', 'necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed form (linear)', 2.0), ('2.4', 'average_drop and necessity_ordering: agree with the reference on a CNN', 1.0)]
+GRADER_ONLY = [('1.1', 'weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100', 2.0),
+ ('1.2', 'exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)', 1.0),
+ ('1.2', 'product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)', 1.0),
+ ('2.1', 'visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)', 2.0),
+ ('2.2',
+  'visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300',
+  2.0),
+ ('2.2', "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)", 2.0),
+ ('2.2',
+  "visualize_integrated_gradients: c left out is the model's top class at x (here not 0)",
+  1.0),
+ ('2.3',
+  'get_internal_influences: mean layer gradient and expert neuron, point and linear DoI',
+  2.0),
+ ('2.3', 'get_internal_influences: comparative QoI (class c1 versus c2)', 1.0),
+ ('2.4',
+  'average_drop: pre-softmax scores and the hard mask, the closed form on a linear model',
+  2.0),
+ ('2.4',
+  'necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed form (linear)',
+  2.0),
+ ('2.4', 'average_drop and necessity_ordering: agree with the reference on a CNN', 1.0)]

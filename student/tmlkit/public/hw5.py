@@ -505,4 +505,27 @@ def test_fairness_metrics_edge_cases(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.1', "fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)", 1.0), ('1.2', "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD", 2.0), ('1.2', "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'", 1.0), ('1.2', "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD", 1.0), ('1.2', "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours", 1.0), ('1.3', "early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD", 2.0), ('1.4', 'adversarial_training: PGD accuracy clearly above a standard model of the same budget', 2.0), ('1.4', "friendly_adversarial_training (τ = 2): PGD accuracy clearly above a standard model's", 2.0), ('1.4', 'friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT', 2.0), ('2.2', "feature_collision_poison: features approach the target's, image stays near the base", 2.0), ('3.1', 'rr_epsilon: ε of randomized response, ln 3 for two fair coins', 1.0), ('3.3', 'loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized', 2.0)]
+GRADER_ONLY = [('1.1', "fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)", 1.0),
+ ('1.2',
+  "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD",
+  2.0),
+ ('1.2', "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'", 1.0),
+ ('1.2', "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD", 1.0),
+ ('1.2', "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours", 1.0),
+ ('1.3', "early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD", 2.0),
+ ('1.4',
+  'adversarial_training: PGD accuracy clearly above a standard model of the same budget',
+  2.0),
+ ('1.4',
+  "friendly_adversarial_training (τ = 2): PGD accuracy clearly above a standard model's",
+  2.0),
+ ('1.4',
+  'friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT',
+  2.0),
+ ('2.2',
+  "feature_collision_poison: features approach the target's, image stays near the base",
+  2.0),
+ ('3.1', 'rr_epsilon: ε of randomized response, ln 3 for two fair coins', 1.0),
+ ('3.3',
+  'loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized',
+  2.0)]
