@@ -56,7 +56,7 @@ class GradingPlugin:
             info = check_info(item.function)
             if info is not None and (info.number, title(item.function)) not in names:
                 done.append(TestResult(info.number, title(item.function), 0.0, info.points,
-                                       NOT_RUN, info.visibility))
+                                       NOT_RUN, info.visibility, item.name))
         return done
 
     @pytest.fixture(scope="session")
@@ -105,7 +105,7 @@ class GradingPlugin:
         score, message = self._score(item, info, call.excinfo)
         message = "\n".join(take_notes() + ([message] if message else []))
         self.results.append(TestResult(info.number, title(item.function), score, info.points,
-                                       message, info.visibility))
+                                       message, info.visibility, item.name))
 
     def _score(self, item, info, excinfo) -> tuple[float, str]:
         if excinfo is None:

@@ -54,15 +54,16 @@ def replace_function(notebook: Path, name: str, new_source: str, out: Path) -> P
 
 
 def assert_loses_exactly(result, solution_result, should_fail: set[str]) -> None:
-    """A mutant fails exactly the tests named ``should_fail``, loses exactly their points, and
-    each of those failures carries a message without a traceback."""
-    failed = {t.name for t in result.tests if t.status == "failed"}
+    """A mutant fails exactly the checks whose ids (test function names) are ``should_fail``,
+    loses exactly their points, and each of those failures carries a message without a
+    traceback. Ids, not titles: rewording a check's message breaks no test."""
+    failed = {t.id for t in result.tests if t.status == "failed"}
     assert failed == should_fail
-    full = {t.name: t.max_score for t in solution_result.tests}
-    assert result.score == pytest.approx(sum(full[t.name] for t in result.tests) -
-                                         sum(full[name] for name in should_fail))
+    full = {t.id: t.max_score for t in solution_result.tests}
+    assert result.score == pytest.approx(sum(full[t.id] for t in result.tests) -
+                                         sum(full[check] for check in should_fail))
     for test in result.tests:
-        if test.name in should_fail:
+        if test.id in should_fail:
             assert test.output and "Traceback" not in test.output
 
 

@@ -29,26 +29,26 @@ MUTANTS = {
 def backward(X, Y, W, b):
     G = forward(X, W, b) - Y
     return X.T @ G, G.sum(axis=0)
-''', {"backward: gradients match centred finite differences",
-      "backward: gradients match torch autograd on random shapes"}),
+''', {"test_backward_matches_finite_differences",
+      "test_backward_matches_autograd_on_random_shapes"}),
     "incomplete attribution (gradient × input)": ("attribution", '''
 def attribution(W, b, x, c):
     return x * W[:, c]
-''', {"attribution: complete for 20 random (baseline, class) pairs",
-      "attribution: complete on a hidden model"}),
+''', {"test_attribution_is_complete",
+      "test_attribution_is_complete_hidden"}),
     "attack returns x unchanged": ("attack", '''
 def attack(W, b, x, target):
     return x.copy()
-''', {"attack: targeted success ≥ 95% with x_adv inside [0, 1]",
-      "attack: mean L2 at most 2× the exact minimal perturbation",
-      "attack: success and size on hidden (x, target) pairs"}),
+''', {"test_attack_succeeds_within_box",
+      "test_attack_perturbation_is_near_minimal",
+      "test_attack_on_hidden_instances"}),
     "invert off by 1e-4": ("invert", '''
 def invert(query, D):
     import numpy as np
     out = query(np.vstack([np.zeros(D), np.eye(D)]))
     return out[1:] - out[0] + 1e-4, out[0]
-''', {"invert: recovers W and b exactly with at most D + 1 query rows",
-      "invert: recovers a hidden model of another size"}),
+''', {"test_invert_recovers_model_exactly",
+      "test_invert_recovers_hidden_model"}),
 }
 
 

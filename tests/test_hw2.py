@@ -22,18 +22,18 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
         assert (part, "after_published") in visibility
 
 
-LIME = {"weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100",
-        "weighted_neighborhood_LIME: hidden data, queries and kernel widths"}
-SHAPLEY = {"exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)",
-           "exact_shapley: hidden models with interactions, M ≤ 5"}
-PRODUCT = {"product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)",
-           "product_model_shap: hidden points"}
-SALIENCY = {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)",
-            "visualize_saliency_map: hidden models, inputs and k"}
-IG_DEFAULT = "visualize_integrated_gradients: c left out is the model's top class at x (here not 0)"
-IG = {"visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300",
-      "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)",
-      "visualize_integrated_gradients: completeness and captum, hidden cases, resolution 1000",
+LIME = {"test_lime_matches_weighted_least_squares",
+        "test_lime_hidden"}
+SHAPLEY = {"test_exact_shapley_matches_permutations",
+           "test_exact_shapley_hidden"}
+PRODUCT = {"test_product_model_shap",
+           "test_product_model_shap_hidden"}
+SALIENCY = {"test_saliency_matches_captum",
+            "test_saliency_hidden"}
+IG_DEFAULT = "test_integrated_gradients_default_class"
+IG = {"test_integrated_gradients_completeness",
+      "test_integrated_gradients_match_captum",
+      "test_integrated_gradients_hidden",
       IG_DEFAULT}
 _IG_DEFAULT = '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
@@ -44,15 +44,13 @@ def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=
                              qoi=ClassQoI(int(c)), rebatch_size=25)
     return ig.attributions(batch)[0]
 '''
-INFLUENCE = {"get_internal_influences: mean layer gradient and expert neuron, point and linear DoI",
-             "get_internal_influences: comparative QoI (class c1 versus c2)",
-             "get_internal_influences: hidden models, layers, DoIs and QoIs"}
-AVERAGE_DROP_LINEAR = ("average_drop: pre-softmax scores and the hard mask, the closed form on a "
-                       "linear model")
-NECESSITY_LINEAR = ("necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed "
-                    "form (linear)")
-METRICS_CNN_AND_HIDDEN = {"average_drop and necessity_ordering: agree with the reference on a CNN",
-                          "average_drop and necessity_ordering: hidden linear models and CNNs"}
+INFLUENCE = {"test_internal_influence_point_and_linear",
+             "test_internal_influence_comparative",
+             "test_internal_influence_hidden"}
+AVERAGE_DROP_LINEAR = ("test_average_drop_linear_model")
+NECESSITY_LINEAR = ("test_necessity_ordering_linear_model")
+METRICS_CNN_AND_HIDDEN = {"test_metrics_on_cnn",
+                          "test_metrics_hidden"}
 
 MUTANTS = {
     "LIME with the kernel exp(-|x - x'| / d)": ("weighted_neighborhood_LIME", '''
@@ -104,7 +102,7 @@ def exact_shapley(f, x, background):
                 if not S >> i & 1:
                     phi[i] += weight * (value[S | 1 << i] - value[S])
     return phi
-''', "1.2", {"exact_shapley: calls f once per coalition, on all background rows at once"},
+''', "1.2", {"test_exact_shapley_calls_f_once_per_coalition"},
         "one call of f on all the background rows"),
     "product model: the whole product for every feature": ("product_model_shap", '''
 def product_model_shap(x):
@@ -128,7 +126,7 @@ def visualize_saliency_map(model, x, k=3, show=True):
     attributions = np.concatenate([
         InputAttribution(wrapper, qoi=ClassQoI(int(c))).attributions(batch) for c in classes])
     return classes, attributions
-''', "2.1", {"visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)"},
+''', "2.1", {"test_saliency_matches_captum"},
         "default is 5"),
     "IG multiplied by x instead of (x - baseline)": ("visualize_integrated_gradients", '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
@@ -179,7 +177,7 @@ def average_drop(model, X, pixel_attrs):
     rows = np.arange(len(X))
     c, k = full.argmax(axis=1), masked.argmax(axis=1)
     return float(100 * np.mean(np.maximum(full[rows, c] - masked[rows, k], 0) / full[rows, c]))
-''', "2.4", {AVERAGE_DROP_LINEAR, "average_drop and necessity_ordering: hidden linear models and CNNs"},
+''', "2.4", {AVERAGE_DROP_LINEAR, "test_metrics_hidden"},
         "same class on the masked image"),
     "Necessity Ordering removing the least attributed pixels first": ("necessity_ordering", '''
 def necessity_ordering(model, x, pixel_attr):
@@ -209,7 +207,7 @@ def necessity_ordering(model, x, pixel_attr):
     "pixel attribution summed over channels": ("pixel_attribution", '''
 def pixel_attribution(attr):
     return np.asarray(attr, dtype=np.float64).sum(axis=-3)
-''', "2.4", {"pixel_attribution: the mean over the channel axis, for one image or a batch"},
+''', "2.4", {"test_pixel_attribution"},
         "sum over channels"),
 }
 
@@ -220,7 +218,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     submission = replace_function(HW2.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw2", submission, parts=[part])
     assert_loses_exactly(result, solution_result, should_fail)
-    public = [t for t in result.tests if t.name in should_fail and t.visibility == "visible"]
+    public = [t for t in result.tests if t.id in should_fail and t.visibility == "visible"]
     assert any(hint in t.output for t in public), [t.output for t in public]
 
 

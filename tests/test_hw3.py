@@ -38,18 +38,18 @@ MUTANTS = {
 def posterior_var(alpha, beta, y, N):
     a, b = posterior_params(alpha, beta, y, N)
     return a * b / ((a + b) ** 2 * N)
-''', ["1"], {"posterior_mean and posterior_var: match scipy.stats.beta on random parameters",
-             "posterior_mean, posterior_var, posterior_map: hidden random parameters",
-             "edge cases: y = 0, y = N, and the flat prior Beta(1, 1) where MAP = MLE"}),
+''', ["1"], {"test_posterior_mean_and_var_match_scipy",
+             "test_posterior_on_hidden_parameters",
+             "test_edge_cases"}),
     "map_loss with the MLE's loss only": ("map_loss", '''
 def map_loss(theta, y, N, alpha, beta):
     return float(y * (1 - theta) ** 2 + (N - y) * theta ** 2)
-''', ["1"], {"map_loss: its numerical minimiser is θ_MAP (and the MLE for Beta(1, 1))",
-             "map_loss: minimised at θ_MAP for hidden parameters"}),
+''', ["1"], {"test_map_loss_is_minimised_at_map",
+             "test_map_loss_on_hidden_parameters"}),
     "no ValueError for invalid input": ("check_counts", '''
 def check_counts(y, N, alpha=1.0, beta=1.0):
     pass
-''', ["1"], {"invalid input (y > N, y < 0, α ≤ 0, β ≤ 0) raises ValueError with a message"}),
+''', ["1"], {"test_invalid_input_raises_value_error"}),
     "gradients without the hidden sigmoid derivative": ("gradients", '''
 def gradients(x, y, W1, b1, W2, b2):
     f = forward(x, W1, b1, W2, b2)
@@ -57,24 +57,23 @@ def gradients(x, y, W1, b1, W2, b2):
     delta1 = W2.T @ delta2
     return {"dW1": np.outer(delta1, x), "db1": delta1,
             "dW2": np.outer(delta2, f["z1"]), "db2": delta2}
-''', ["2.1"], {"gradients: match centred finite differences (≤ 1e-7)",
-               "gradients: match torch autograd on hidden random shapes"}),
+''', ["2.1"], {"test_gradients_match_finite_differences",
+               "test_gradients_match_autograd_on_random_shapes"}),
     "Dual product rule missing a term": ("__mul__", None, ["2.2"],
-                                         {"Dual: f = ln(sin x1) + x1 exp(x2) and both partial "
-                                          "derivatives at (π/6, 1)",
-                                          "Dual: sums and products with plain numbers on either side",
-                                          "Dual: value and derivative of hidden random expressions",
-                                          "trace_example: the intermediates v1…v7 and their tangents"}),
+                                         {"test_dual_numbers_on_the_example",
+                                          "test_dual_numbers_mix_with_plain_numbers",
+                                          "test_dual_numbers_on_hidden_expressions",
+                                          "test_trace_example"}),
     "softmax without max-subtraction": ("softmax", '''
 def softmax(X):
     X = torch.as_tensor(X)
     exp = torch.exp(X)
     return exp / exp.sum(dim=1, keepdim=True)
-''', ["3"], {"softmax: finite and correct for logits of ±1e3"}),
+''', ["3"], {"test_softmax_is_stable"}),
     "relu from torch.nn.functional": ("relu", '''
 def relu(X):
     return torch.nn.functional.relu(torch.as_tensor(X))
-''', ["3"], {"your code uses no torch.nn, torch.optim or built-in softmax/relu"}),
+''', ["3"], {"test_no_torch_nn"}),
 }
 
 

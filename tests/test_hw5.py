@@ -21,13 +21,13 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
         assert (part, "after_published") in visibility
 
 
-PGD_ALL = {"pgd_attack: x_adv within the ε-ball (L∞ and L2) and in [0, 1], exactly",
-           "pgd_attack: ε = 0.3 takes a standard model to ≤ 5%, within 2 points of the grader's PGD",
-           "pgd_attack: L2 (ε = 2) and targeted modes as strong as the grader's PGD",
-           "cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours",
-           "pgd_attack: in the ball and as strong as the grader's PGD on hidden ε, α and images",
-           "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"}
-PGD_DEFAULTS = "pgd_attack: the defaults random_start=True, norm='linf', targeted=False, loss='ce'"
+PGD_ALL = {"test_pgd_stays_in_ball_and_box",
+           "test_pgd_breaks_a_standard_model",
+           "test_pgd_l2_and_targeted",
+           "test_cw_loss_and_pgd_with_it",
+           "test_pgd_hidden",
+           "test_pgd_defaults"}
+PGD_DEFAULTS = "test_pgd_defaults"
 
 _PGD_TEMPLATE = '''
 def pgd_attack(model, x, y, eps, alpha, steps, random_start=True, norm="linf", targeted=False,
@@ -95,11 +95,11 @@ def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5,
     return model.eval()
 '''
 
-LAPLACE_ALL = {"laplace_count: exact count plus Laplace(0, 1/ε) noise (KS and mean |η|, α = 1e-5)",
-               "laplace_count: Laplace(0, 1/ε) noise for a hidden ε, data and seeds (α = 1e-5)"}
-AT_ROBUST = "adversarial_training: PGD accuracy clearly above a standard model of the same budget"
-AT_METHOD = "adversarial_training: per minibatch, `steps` PGD passes in eval mode, then one update"
-FAT_METHOD = "friendly_adversarial_training: early-stopped PGD per minibatch, fewer steps than AT"
+LAPLACE_ALL = {"test_laplace_count",
+               "test_laplace_count_hidden"}
+AT_ROBUST = "test_adversarial_training_is_robust"
+AT_METHOD = "test_adversarial_training_method"
+FAT_METHOD = "test_friendly_adversarial_training_method"
 
 
 MUTANTS = {
@@ -109,15 +109,14 @@ def fgsm(model, x, y, eps):
     x_var = x.clone().requires_grad_(True)
     (grad,) = torch.autograd.grad(F.cross_entropy(model(x_var), y), x_var)
     return (x + eps * grad).clamp(0, 1).detach()
-''', ["1.1"], {"fgsm: clip(x + ε·sign(∇ₓ loss), 0, 1), as the grader's FGSM (float64)"}),
+''', ["1.1"], {"test_fgsm_matches_reference"}),
     # Leaving the ball also voids the strength comparisons, which all check the ball first.
     "PGD without the L∞ projection": ("pgd_attack", _pgd(linf_projection="pass"), ["1.2"],
                                       PGD_ALL),
     "PGD that clips to the ball but not to [0, 1]": ("pgd_attack", _pgd(box="pass"), ["1.2"],
                                                      PGD_ALL),
     "targeted PGD that ascends the target's loss": ("pgd_attack", _pgd(direction="1.0"), ["1.2"],
-                                                    {"pgd_attack: L2 (ε = 2) and targeted modes "
-                                                     "as strong as the grader's PGD"}),
+                                                    {"test_pgd_l2_and_targeted"}),
     "pgd_attack whose random_start defaults to False": (
         "pgd_attack", _pgd().replace("random_start=True", "random_start=False"), ["1.2"],
         {PGD_DEFAULTS}),
@@ -128,12 +127,12 @@ def flip_labels(y, rate, rng, num_classes=10):
     chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
     y[chosen] = (y[chosen] + rng.integers(1, num_classes, size=len(chosen))) % num_classes
     return y
-''', ["2.1"], {"flip_labels: exactly rate·n labels change, each to another class; reproducible"}),
+''', ["2.1"], {"test_flip_labels_exact_rate"}),
     "rr_epsilon without a default p_truth": ("rr_epsilon", '''
 def rr_epsilon(p_truth):
     yes, no = p_truth + (1 - p_truth) / 2, (1 - p_truth) / 2
     return float(np.log(yes / no))
-''', ["3.1"], {"rr_epsilon: ε of randomized response, ln 3 for two fair coins"}),
+''', ["3.1"], {"test_randomized_response_epsilon"}),
     "CW loss with the wrong sign": ("cw_loss", '''
 def cw_loss(logits, y):
     logits = torch.as_tensor(logits)
@@ -141,7 +140,7 @@ def cw_loss(logits, y):
     true = logits.gather(1, y[:, None])[:, 0]
     others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
     return true - others.max(dim=1).values
-''', ["1.2"], {"cw_loss: the margin max_{j≠y} z_j − z_y; PGD with loss='cw' is as strong as ours"}),
+''', ["1.2"], {"test_cw_loss_and_pgd_with_it"}),
     "early stop that ignores tau": ("early_stopped_pgd", '''
 def early_stopped_pgd(model, x, y, eps, alpha, steps, tau):
     x, y = to_tensor(x, model), to_labels(y, model)
@@ -160,8 +159,8 @@ def early_stopped_pgd(model, x, y, eps, alpha, steps, tau):
             x_adv[running] = stepped[running]
         taken += running.long()
     return x_adv.detach(), taken.numpy()
-''', ["1.3"], {"early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD",
-              "early_stopped_pgd: FAT's stopping rule on hidden images, ε, α and τ"}),
+''', ["1.3"], {"test_early_stopped_pgd_matches_fat",
+              "test_early_stopped_pgd_hidden"}),
     "adversarial training on clean images": ("adversarial_training", '''
 def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
     x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -201,8 +200,8 @@ def flip_labels(y, rate, rng, num_classes=None):
     chosen = rng.choice(len(y), size=round(rate * len(y)), replace=False)
     y[chosen] = rng.integers(0, num_classes, size=len(chosen))
     return y
-''', ["2.1"], {"flip_labels: exactly rate·n labels change, each to another class; reproducible",
-              "flip_labels: exact rate on hidden labels; positions and new labels spread uniformly"}),
+''', ["2.1"], {"test_flip_labels_exact_rate",
+              "test_flip_labels_hidden"}),
     "Poison Frogs without the proximal step": ("feature_collision_poison", '''
 def feature_collision_poison(feature_extractor, x_target, x_base, beta, steps, lr=0.01):
     t = to_tensor(x_target, feature_extractor)[None]
@@ -215,19 +214,19 @@ def feature_collision_poison(feature_extractor, x_target, x_base, beta, steps, l
         with torch.no_grad():
             p = (p - lr * grad).clamp(0, 1)
     return p.detach()[0]
-''', ["2.2"], {"feature_collision_poison: features approach the target's, image stays near the base",
-              "feature_collision_poison: on hidden target and base images"}),
+''', ["2.2"], {"test_feature_collision_poison",
+              "test_feature_collision_poison_hidden"}),
     "randomized-response estimator without the -1/2": ("estimate_proportion", '''
 def estimate_proportion(reports):
     return 2 * float(np.mean(np.asarray(reports, dtype=float)))
-''', ["3.1"], {"estimate_proportion: P = 2·(N_yes / N) − 1/2 on given reports"}),
+''', ["3.1"], {"test_estimate_proportion"}),
     "randomized response that lies on tails": ("randomized_response", '''
 def randomized_response(truth, rng):
     rng = np.random.default_rng(rng)
     truth = np.asarray(truth, dtype=bool)
     return np.where(rng.random(truth.shape) < 0.5, truth, ~truth)
-''', ["3.1"], {"randomized_response: unbiased, variance 3/(4n), over 2000 seeded surveys",
-              "randomized_response: unbiased with variance 3/(4n) for a hidden proportion and seeds"}),
+''', ["3.1"], {"test_randomized_response_unbiased_with_closed_form_variance",
+              "test_randomized_response_hidden"}),
     "Laplace noise of scale eps instead of 1/eps": ("laplace_count", '''
 def laplace_count(data, predicate, eps, rng):
     rng = np.random.default_rng(rng)
@@ -248,16 +247,16 @@ def loss_threshold_mia(model, members, nonmembers):
     is_member = np.r_[np.ones(len(members[1])), np.zeros(len(nonmembers[1]))]
     fpr, tpr, _ = roc_curve(is_member, scores)
     return float(roc_auc_score(is_member, scores)), float(np.max(tpr - fpr))
-''', ["3.3"], {"loss_threshold_mia: AUC and advantage of −loss; AUC > 0.6 overfit, about 0.5 regularized",
-              "loss_threshold_mia: matches the grader's on hidden subsets of members and non-members"}),
+''', ["3.3"], {"test_loss_threshold_mia",
+              "test_loss_threshold_mia_hidden"}),
     "demographic parity as a ratio": ("demographic_parity_difference", '''
 def demographic_parity_difference(y_true, y_pred, group):
     y_pred, group = np.asarray(y_pred), np.asarray(group)
     rates = np.array([np.mean(y_pred[group == g] == 1) for g in np.unique(group)])
     return float(rates.min() / rates.max())
-''', ["4"], {"fairness metrics: demographic parity, equal opportunity, equalized odds on hand tables",
-            "fairness metrics: ValueError when a group has no positives (TPR) or negatives (FPR)",
-            "fairness metrics: match the reference on hidden random tables with 2 to 4 groups"}),
+''', ["4"], {"test_fairness_metrics_on_hand_computed_tables",
+            "test_fairness_metrics_edge_cases",
+            "test_fairness_metrics_on_hidden_tables"}),
     "equal opportunity counting a group without positives as TPR 0": (
         "equal_opportunity_difference", '''
 def equal_opportunity_difference(y_true, y_pred, group):
@@ -265,7 +264,7 @@ def equal_opportunity_difference(y_true, y_pred, group):
     rates = [np.mean(y_pred[(group == g) & (y_true == 1)] == 1) if np.any((group == g) & (y_true == 1))
              else 0.0 for g in np.unique(group)]
     return float(max(rates) - min(rates))
-''', ["4"], {"fairness metrics: ValueError when a group has no positives (TPR) or negatives (FPR)"}),
+''', ["4"], {"test_fairness_metrics_edge_cases"}),
 }
 
 
