@@ -64,25 +64,35 @@ def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=
 # Average Drop and necessity ordering with masks built for all images / all stages at once.
 METRICS_VECTORISED = '''
 def average_drop(model, X, pixel_attrs):
-    X, A = np.asarray(X, dtype=np.float64), np.asarray(pixel_attrs, dtype=np.float64)
-    top = A.max(axis=(1, 2), keepdims=True)
-    masks = np.where(top > 0, np.maximum(A, 0) / np.where(top > 0, top, 1.0), 0.0)
-    full, masked = class_probabilities(model, X), class_probabilities(model, X * masks[:, None])
-    c = full.argmax(axis=1)
-    Y, O = np.take_along_axis(full, c[:, None], 1)[:, 0], np.take_along_axis(masked, c[:, None], 1)[:, 0]
-    return float(100 * np.mean(np.maximum(0.0, Y - O) / Y))
+    import torch
+    dtype = next(model.parameters()).dtype
+    X = torch.as_tensor(np.asarray(X, dtype=np.float64))
+    keep = torch.as_tensor(np.asarray(pixel_attrs) > 0).unsqueeze(1)    # (N, 1, H, W)
+    with torch.no_grad():                                  # both batches in one forward pass
+        both = model(torch.cat([X, X * keep]).to(dtype)).double()
+    full, masked = both[:len(X)], both[len(X):]
+    c = full.argmax(dim=1, keepdim=True)
+    score, kept = full.gather(1, c)[:, 0], masked.gather(1, c)[:, 0]
+    return float(100 * (torch.clamp(score - kept, min=0) / score).mean())
 
 
-def necessity_ordering(model, x, pixel_attr, steps=20):
-    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
-    scores = np.asarray(pixel_attr, dtype=np.float64).ravel()
-    P = scores.size
-    rank = np.empty(P, dtype=int)
-    rank[np.argsort(-scores, kind="stable")] = np.arange(P)
-    removed = (np.arange(steps + 1) * P) // steps                      # (steps + 1,)
-    keep = (rank[None, :] >= removed[:, None]).reshape(steps + 1, 1, *x.shape[1:])
-    probabilities = class_probabilities(model, x[None] * keep)
-    return float(probabilities[:, probabilities[0].argmax()].mean())
+def necessity_ordering(model, x, pixel_attr):
+    import torch
+    dtype = next(model.parameters()).dtype
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:]))
+    C, H, W = x.shape
+    N = H * W
+    order = torch.as_tensor(np.argsort(-np.asarray(pixel_attr, dtype=np.float64).ravel(),
+                                       kind="stable"))
+    by_step = torch.zeros(N + 1, N, dtype=torch.bool)     # row i: the first i pixels of the order
+    by_step[1:] = torch.tril(torch.ones(N, N, dtype=torch.bool))
+    removed = torch.zeros_like(by_step)
+    removed[:, order] = by_step
+    images = (x.reshape(1, C, N) * ~removed[:, None, :]).reshape(N + 1, C, H, W)
+    with torch.no_grad():
+        scores = model(torch.cat([images, torch.zeros(1, C, H, W, dtype=x.dtype)]).to(dtype))
+    c = int(scores[0].argmax())                            # R(0) is x itself
+    return float(torch.clamp(scores[:-1, c].double() - scores[-1, c].double(), min=0).mean())
 '''
 
 ALTERNATIVES: dict[str, dict[str, tuple[list[str], dict[str, str]]]] = {
