@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from autograder.checks import robustness as R
+from tmlkit import robustness as trusted
 
 SOURCE = R.grading_source()
 
@@ -148,7 +149,7 @@ def test_trusted_models_have_the_properties_the_checks_rely_on():
                                      R.per_example_loss(model, *nonmembers))[0]
     assert aucs["overfit"] > 0.65 and abs(aucs["regularized"] - 0.5) < 0.05
     # Built twice, the same weights (the child and the grader must agree).
-    R._standard_state.cache_clear()
+    trusted._standard_state.cache_clear()
     again = R.standard_mlp(SOURCE)
     for a, b in zip(standard.parameters(), again.parameters()):
         assert torch.equal(a, b)

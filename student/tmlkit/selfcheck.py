@@ -50,6 +50,26 @@ def grader_only_checks(homework: str, part: str) -> list[tuple[str, float]]:
             if number == part or number.startswith(part + ".")]
 
 
+def checks_needing_the_grader(homework: str, part: str) -> list:
+    """Under ``nbgrader autograde`` (on the instructor's machine, with the grader importable),
+    the part's public checks that compare with the grader's own references, taken from its
+    spec: so nbgrader awards a self-check cell's points only for what was checked. Elsewhere
+    none."""
+    wanted = {name for name, _ in grader_only_checks(homework, part)}
+    if not wanted or not os.environ.get("NBGRADER_EXECUTION"):
+        return []
+    try:
+        spec = importlib.import_module(f"autograder.homeworks.{homework}")
+    except ImportError:
+        raise AssertionError(f"{homework} part {part}: {len(wanted)} public checks need the "
+                             "grader's package, which this kernel cannot import: put the kit "
+                             "on PYTHONPATH when running nbgrader autograde") from None
+    found = [(function, check_info(function)) for name, function in vars(spec).items()
+             if name.startswith("test_") and callable(function) and check_info(function)
+             and title(function) in wanted]
+    return sorted(found, key=lambda pair: pair[0].__code__.co_firstlineno)
+
+
 def public_points(homework: str, part: str) -> float:
     return (sum(info.points for _, info in public_checks(homework, part))
             + sum(points for _, points in grader_only_checks(homework, part)))
@@ -113,7 +133,8 @@ def selfcheck(homework: str, part: str, namespace: dict) -> bool:
              if isinstance(source, str)]
     fixtures = {"hw": LocalSubmission(definitions), "submission_cells": cells}
     all_passed = True
-    checks = public_checks(homework, part)
+    from_grader = checks_needing_the_grader(homework, part)
+    checks = public_checks(homework, part) + from_grader
     for function, info in checks:
         take_notes()
         try:
@@ -130,9 +151,11 @@ def selfcheck(homework: str, part: str, namespace: dict) -> bool:
         print(f"{mark} [{info.points:g} pt] {title(function)}")
         for line in message.splitlines():
             print(f"    {line}")
+    ran = {title(function) for function, _ in from_grader}
     for name, points in grader_only_checks(homework, part):
-        print(f"· [{points:g} pt] {name}\n    checked when you submit: it compares with the "
-              "grader's own implementation, which is not given out")
+        if name not in ran:
+            print(f"· [{points:g} pt] {name}\n    checked when you submit: it compares with the "
+                  "grader's own implementation, which is not given out")
     if not checks and not grader_only_checks(homework, part):
         print(f"No public checks for part {part} of {homework}.")
     for problem in problems:
