@@ -128,11 +128,8 @@ def write_public_checks() -> list[Path]:
 def public_points(homework_id: str, part: str) -> float:
     """The points of a part's visible checks, read from the spec itself (what a self-check cell
     is worth in nbgrader), whether or not each ships to students."""
-    import importlib
-
+    from autograder.checks_table import checks_of
     from tmlkit.spec import check_info
-    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
-    infos = [check_info(function) for name, function in vars(module).items()
-             if name.startswith("test_") and callable(function)]
-    return sum(info.points for info in infos if info and info.visibility == "visible"
+    infos = [check_info(function) for _, function in checks_of(homework_id)]
+    return sum(info.points for info in infos if info.visibility == "visible"
                and (info.number == part or info.number.startswith(part + ".")))

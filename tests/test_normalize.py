@@ -10,7 +10,7 @@ import pytest
 
 from autograder import course, homeworks
 from autograder.normalize import NotebookError, normalize, render
-from tmlkit.selfcheck import public_points
+from autograder.publish import public_points
 
 ALL = pytest.mark.parametrize("homework", list(homeworks.HOMEWORKS.values()), ids=lambda h: h.id)
 HW1 = homeworks.get("hw1")

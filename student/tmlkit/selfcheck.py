@@ -70,11 +70,6 @@ def checks_needing_the_grader(homework: str, part: str) -> list:
     return sorted(found, key=lambda pair: pair[0].__code__.co_firstlineno)
 
 
-def public_points(homework: str, part: str) -> float:
-    return (sum(info.points for _, info in public_checks(homework, part))
-            + sum(points for _, points in grader_only_checks(homework, part)))
-
-
 def kept_definitions(history: list) -> tuple[types.ModuleType, list[str]]:
     """A fresh module holding what the grader keeps from these cell sources, in order."""
     module = types.ModuleType("submission")
