@@ -1,4 +1,5 @@
-"""Per-homework tables of checks, generated from the specs: ``docs/checks/hwN.md``.
+"""Per-homework tables of checks, generated from the specs: ``docs/checks/hwN.md``, and the
+points of every homework in one place: ``docs/checks/README.md``.
 
     python -m autograder check-tables [--check]
 
@@ -47,12 +48,60 @@ def table(homework_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def points(homework_id: str) -> dict[str, float]:
+    """A homework's points by where they are graded: the autograder (Gradescope's score), of it
+    the self-check cells (nbgrader autograde), and the written answers (graded by hand)."""
+    import nbformat
+
+    from autograder.export import grading_keys
+    solution = nbformat.read(homeworks.get(homework_id).solution, as_version=4)
+    infos = [check_info(function) for _, function in checks_of(homework_id)]
+    selfchecks = [cell for cell in solution.cells
+                  if "selfcheck" in cell.metadata.get("tags", [])]
+    return {"autograded": sum(i.points for i in infos),
+            "visible": sum(i.points for i in infos if i.visibility == "visible"),
+            "selfcheck": sum(c.metadata.get("nbgrader", {}).get("points", 0) for c in selfchecks),
+            "written": sum(key.points for key in grading_keys(solution).values())}
+
+
+def points_index() -> str:
+    lines = ["# Points of every homework", "",
+             "Generated from the specs and the solution notebooks by "
+             "`python -m autograder check-tables`; do not edit. One table per homework, check "
+             "by check: [hw1](hw1.md), [hw2](hw2.md), [hw3](hw3.md), [hw4](hw4.md), "
+             "[hw5](hw5.md).", "",
+             "| homework | autograded | of which visible | self-check cells (nbgrader) "
+             "| written, by hand | total |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for homework_id in homeworks.HOMEWORKS:
+        p = points(homework_id)
+        lines.append(f"| {homework_id} | {p['autograded']:g} | {p['visible']:g} | "
+                     f"{p['selfcheck']:g} | {p['written']:g} | "
+                     f"{p['autograded'] + p['written']:g} |")
+    lines += ["",
+              "- **autograded**: the maximum of `python -m autograder grade` and of the "
+              "Gradescope zip's results.json: visible and hidden checks, with partial credit.",
+              "- **self-check cells**: what `nbgrader autograde` can award, all or nothing per "
+              "part; only the visible checks run there (see [instructors](../instructors.md)).",
+              "- **written**: the nbgrader points of the written answers (their "
+              "`metadata.nbgrader.points`), graded by hand with the rubric that "
+              "`python -m autograder export-written` shows.",
+              "",
+              "On Gradescope, results.json carries only the autograded points. To grade a "
+              "homework there whole, set the programming assignment's autograder points to the "
+              "**autograded** column and add manually graded questions to its outline worth the "
+              "**written** column; the assignment's total is then the **total** column."]
+    return "\n".join(lines) + "\n"
+
+
 def write_tables(check: bool = False) -> list[Path]:
     """Write (or with ``check``, only list) the tables that differ from the specs."""
     stale = []
-    for homework_id in homeworks.HOMEWORKS:
-        path = DOCS_DIR / f"{homework_id}.md"
-        text = table(homework_id)
+    pages = {f"{homework_id}.md": lambda h=homework_id: table(h) for homework_id in homeworks.HOMEWORKS}
+    pages["README.md"] = points_index
+    for name, make in pages.items():
+        path = DOCS_DIR / name
+        text = make()
         if not path.is_file() or path.read_text() != text:
             stale.append(path)
             if not check:

@@ -77,7 +77,18 @@ def test_readme_badges_match_course_settings():
     assert release.badges() in (REPO / "README.md").read_text()
 
 
+@pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
+def test_points_agree_between_grader_and_notebook(homework_id):
+    """The self-check cells' nbgrader points (notebook metadata) add up to the spec's visible
+    points, and every homework has written points beside its autograded ones."""
+    from autograder.checks_table import points
+    p = points(homework_id)
+    assert p["selfcheck"] == p["visible"] and 0 < p["visible"] <= p["autograded"]
+    assert p["written"] > 0
+
+
 def test_check_tables_are_current():
-    """docs/checks/hwN.md are generated from the specs (`make notebooks` rewrites them)."""
+    """docs/checks/hwN.md and docs/checks/README.md (points) are generated from the specs and
+    notebooks (`make notebooks` rewrites them)."""
     from autograder.checks_table import write_tables
     assert write_tables(check=True) == []
