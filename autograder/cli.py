@@ -241,9 +241,10 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)
+    from autograder.batch import NotASubmissionsFolder
     from autograder.grade import UnknownPart
     try:
         return args.run(args)
-    except (homeworks.UnknownHomework, UnknownPart) as error:
+    except (homeworks.UnknownHomework, UnknownPart, NotASubmissionsFolder) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

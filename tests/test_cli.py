@@ -76,6 +76,12 @@ def test_unknown_homework_is_a_library_exception_and_a_cli_message(capsys):
     assert "unknown homework 'hw9'; known: hw1" in capsys.readouterr().err
 
 
+def test_grade_all_on_a_file_is_a_cli_message(tmp_path, capsys):
+    (tmp_path / "one.ipynb").write_text("{}")
+    assert main(["grade-all", "hw1", str(tmp_path / "one.ipynb"), "-o", str(tmp_path / "out")]) == 2
+    assert "is not a folder of submissions" in capsys.readouterr().err
+
+
 def test_normalize_check_passes_on_the_committed_solutions(capsys):
     assert main(["normalize", "--check"]) == 0
     assert capsys.readouterr().out == ""
