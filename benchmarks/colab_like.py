@@ -1,9 +1,11 @@
 """Run every notebook the way a student's Colab runs it, with nothing of this repository.
 
-    python benchmarks/colab_like.py [--venv DIR] [--homework hw1 ...] [--python /usr/bin/python3]
+    python benchmarks/colab_like.py [--python PYTHON3.12] [--venv DIR] [--homework hw1 ...]
 
-1. A fresh venv holding only packages Colab preinstalls (``COLAB``; torch is the CPU build on
-   this machine's disk, the rest from PyPI), plus Jupyter's kernel and nbclient to run notebooks.
+1. A fresh venv on Colab's Python (3.12; ``--python`` picks the interpreter, by default pyenv's
+   3.12 when there is one) holding only packages Colab preinstalls (``COLAB``: PyPI's CUDA
+   builds of torch and torchvision, about 6 GB, run here on the CPU), plus Jupyter's kernel and
+   nbclient to run notebooks.
 2. The student tree (``python -m autograder student-tree``) installed into it from a local path,
    as the set-up cell installs it from the pinned tag, and each homework's extras as the set-up
    cell lists them.
@@ -32,9 +34,9 @@ from autograder import course, homeworks  # noqa: E402
 from autograder.student_tree import write_student_tree  # noqa: E402
 
 # What Colab ships that the notebooks use (Colab's own versions differ; these are close).
-COLAB = ["torch==2.13.0", "numpy<2.3", "scipy", "scikit-learn", "matplotlib", "tqdm", "pillow",
-         "pandas", "nbformat", "pytest", "scikit-image", "xgboost-cpu", "pyyaml",
-         "ipykernel", "nbclient"]
+COLAB = ["torch==2.14.1", "torchvision==0.29.1", "numpy<2.3", "scipy", "scikit-learn",
+         "matplotlib", "tqdm", "pillow", "pandas", "nbformat", "pytest", "scikit-image",
+         "xgboost-cpu", "pyyaml", "ipykernel", "nbclient"]
 
 RUN = r"""
 import json, os, sys, time
@@ -60,6 +62,13 @@ print(json.dumps({"seconds": time.monotonic() - began, "error": error,
 """
 
 
+def default_python() -> str:
+    """Colab's Python, 3.12, from pyenv when installed; else this machine's python3."""
+    pyenv = Path.home() / ".pyenv" / "versions"
+    found = sorted(pyenv.glob("3.12*/bin/python3")) if pyenv.is_dir() else []
+    return str(found[-1]) if found else "/usr/bin/python3"
+
+
 def step(what: str, command: list[str], **kwargs) -> float:
     began = time.monotonic()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, **kwargs)
@@ -70,11 +79,14 @@ def step(what: str, command: list[str], **kwargs) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--venv", default=str(REPO / "build" / "colab-like"))
-    parser.add_argument("--python", default="/usr/bin/python3")
+    parser.add_argument("--python", default=default_python())
+    parser.add_argument("--venv", help="default: build/colab-like-X.Y for the Python's version")
     parser.add_argument("--homework", action="append")
     args = parser.parse_args()
-    venv = Path(args.venv)
+    version = subprocess.run([args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    venv = Path(args.venv or REPO / "build" / f"colab-like-{version}")
+    print(f"Python {version} ({args.python}), venv {venv}", flush=True)
     python = venv / "bin" / "python"
     if not python.exists():
         step("venv with Colab's packages", [args.python, "-m", "venv", str(venv)])
