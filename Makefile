@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 HW ?= hw1
 SUBMISSION ?=
 RESULTS ?=
+# Test files run in parallel, one file per worker at a time (its fixtures are built once).
+TEST_JOBS ?= 2
 # The offline MNIST/CIFAR-10 copies, when this checkout sits beside them (see data/README.md).
 ifneq ($(wildcard ../shared/data/mnist.npz),)
 export TML_DATA_DIR ?= $(abspath ../shared/data)
@@ -32,7 +34,7 @@ grade: $(VENV)/.installed
 	$(PY) -m autograder grade $(HW) $(SUBMISSION) $(if $(RESULTS),--results $(RESULTS))
 
 test: $(VENV)/.installed lint
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q -n $(TEST_JOBS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check autograder student tests benchmarks
