@@ -99,15 +99,26 @@ def public_module_source(homework_id: str) -> str:
     keep |= {index for index, node in enumerate(body)
              if isinstance(node, ast.ImportFrom) and node.module == "__future__"}
     source = spec.read_text().splitlines()
-    pieces = [HEADER.format(homework=homework_id)]
+    text, previous = HEADER.format(homework=homework_id), None
     for index in sorted(keep):
         node = body[index]
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        pieces.append("\n".join(source[first - 1:node.end_lineno]))
-    pieces.append("# Public checks that compare with the grader's own implementation of the graded\n"
-                  "# function: run on submission only. (number, title, points)\n"
-                  f"GRADER_ONLY = {pprint.pformat(left_out, width=100)}")
-    return "\n\n\n".join(pieces).replace('"""\n\n\nfrom __future__', '"""\nfrom __future__', 1) + "\n"
+        text += _separator(previous, node) + "\n".join(source[first - 1:node.end_lineno]) + "\n"
+        previous = node
+    return (text + "\n\n# Public checks that compare with the grader's own implementation of the "
+            "graded\n# function: run on submission only. (number, title, points)\n"
+            f"GRADER_ONLY = {pprint.pformat(left_out, width=100)}\n")
+
+
+def _separator(previous: ast.stmt | None, node: ast.stmt) -> str:
+    """PEP 8's blank lines: none inside a block of imports, two around functions and classes."""
+    imports = (ast.Import, ast.ImportFrom)
+    definitions = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    if previous is None or (isinstance(previous, imports) and isinstance(node, imports)):
+        return ""
+    if isinstance(previous, definitions) or isinstance(node, definitions):
+        return "\n\n"
+    return "\n"
 
 
 def write_public_checks() -> list[Path]:
