@@ -102,7 +102,8 @@ def sparse_lime(X, y, w, k):
     beta[support] = np.linalg.lstsq(root[:, None] * X[:, support], root * y, rcond=None)[0]
     return beta
 ''', {"test_sparse_lime_recovers_planted_support",
-      "test_sparse_lime_hidden"}),
+      "test_sparse_lime_hidden",
+      "test_sparse_lime_is_greedy"}),
     # Best-subset search is what greedy forward selection approximates; it passes every
     # outcome check, and only the instance where greedy and best subset differ tells.
     "sparse_lime by best-subset search": ("sparse_lime", '''
