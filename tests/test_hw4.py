@@ -102,15 +102,42 @@ def sparse_lime(X, y, w, k):
     beta[support] = np.linalg.lstsq(root[:, None] * X[:, support], root * y, rcond=None)[0]
     return beta
 ''', {"test_sparse_lime_recovers_planted_support",
-      "test_sparse_lime_hidden"}),
+      "test_sparse_lime_hidden",
+      "test_sparse_lime_is_greedy"}),
+    # Best-subset search is what greedy forward selection approximates; it passes every
+    # outcome check, and only the instance where greedy and best subset differ tells.
+    "sparse_lime by best-subset search": ("sparse_lime", '''
+def sparse_lime(X, y, w, k):
+    from itertools import combinations
+    X, y, w = (np.asarray(a, dtype=np.float64) for a in (X, y, w))
+    root, d = np.sqrt(w), X.shape[1]
+    best = None
+    for subset in combinations(range(d), min(int(k), d)):
+        subset = list(subset)
+        coef = np.linalg.lstsq(root[:, None] * X[:, subset], root * y, rcond=None)[0]
+        rss = float(np.sum(w * (y - X[:, subset] @ coef) ** 2))
+        if best is None or rss < best[0]:
+            best = (rss, subset, coef)
+    beta = np.zeros(d)
+    if best is not None:
+        beta[best[1]] = best[2]
+    return beta
+''', {"test_sparse_lime_is_greedy"}),
+    "gradcam_video whose normalize defaults to False": ("gradcam_video", '''
+def gradcam_video(model, layer, frames, c, normalize=False):
+    return np.stack([gradcam(model, layer, frame, c, normalize=normalize)
+                     for frame in np.asarray(frames)])
+''', {"test_gradcam_video_is_per_frame"}),
 }
+
+PARTS = {"gradcam": ["1.2", "1.3"], "gradcam_video": ["1.3"]}
 
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
     function, source, should_fail = MUTANTS[mutant]
     submission = replace_function(HW4.solution, function, source, tmp_path / "mutant.ipynb")
-    parts = ["1.2", "1.3"] if function == "gradcam" else ["2"]
+    parts = PARTS.get(function, ["2"])
     result = grade("hw4", submission, parts=parts)
     assert_loses_exactly(result, solution_result, should_fail)
 
@@ -156,6 +183,53 @@ def test_greedy_selection_matches_best_subset_on_the_planted_family():
     for X, y, w, support in problems:
         beta = namespace["sparse_lime"](X, y, w, len(support))
         assert weighted_rss(X, y, w, beta) <= 1.01 * best_subset_rss(X, y, w, len(support))
+
+
+# Greedy forward selection written differently from the solution: the residual of each trial
+# support from a QR factorisation of the weighted columns.
+ALTERNATIVE_GREEDY = '''
+def sparse_lime(X, y, w, k):
+    X, y, w = (np.asarray(a, dtype=np.float64) for a in (X, y, w))
+    Xw, yw = np.sqrt(w)[:, None] * X, np.sqrt(w) * y
+    support = []
+    for _ in range(min(int(k), X.shape[1])):
+        def residual(j):
+            q, _ = np.linalg.qr(Xw[:, support + [j]])
+            return float(np.sum((yw - q @ (q.T @ yw)) ** 2))
+        support.append(min((j for j in range(X.shape[1]) if j not in support), key=residual))
+    beta = np.zeros(X.shape[1])
+    if support:
+        beta[support] = np.linalg.lstsq(Xw[:, support], yw, rcond=None)[0]
+    return beta
+'''
+
+
+def test_correct_alternative_greedy_keeps_full_marks(tmp_path):
+    submission = replace_function(HW4.solution, "sparse_lime", ALTERNATIVE_GREEDY,
+                                  tmp_path / "greedy.ipynb")
+    result = grade("hw4", submission, parts=["2.4"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 6
+
+
+def test_greedy_trap_separates_greedy_from_best_subset():
+    """On the instances of test_sparse_lime_is_greedy, greedy forward selection and the best
+    subset differ, and greedy's second pick wins by more than 2% of the residual (no near-tie
+    that rounding could turn)."""
+    from autograder.homeworks.hw4 import (best_subset_rss, greedy_trap, reference_forward_selection,
+                                          reference_wls, weighted_rss)
+    rng = np.random.default_rng(81)
+    for _ in range(3):
+        X, y, w = greedy_trap(rng)
+        first, second = reference_forward_selection(X, y, w, 2)
+        rss = []
+        for j in set(range(X.shape[1])) - {first}:
+            beta = np.zeros(X.shape[1])
+            beta[[first, j]] = reference_wls(X[:, [first, j]], y, w)
+            rss.append(weighted_rss(X, y, w, beta))
+        rss.sort()
+        assert rss[1] > 1.02 * rss[0]
+        assert rss[0] > 10 * best_subset_rss(X, y, w, 2)
 
 
 def test_solution_notebook_runs_top_to_bottom(tmp_path):

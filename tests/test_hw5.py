@@ -95,6 +95,36 @@ def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5,
     return model.eval()
 '''
 
+_INVERT_TEMPLATE = '''
+def invert_class(model, c, steps, lr, shape, weight={weight}):
+    x = torch.zeros((1, *shape), dtype=next(model.parameters()).dtype)
+    {optimizer}
+    for _ in range({loop}):
+        x.requires_grad_(True)
+        p = torch.softmax(model(x), dim=1)[0, int(c)]
+        tv = (x[..., 1:, :] - x[..., :-1, :]).abs().sum() + (x[..., :, 1:] - x[..., :, :-1]).abs().sum()
+        cost = (1 - p) - torch.log(p + 1e-12) + weight * tv
+        {step}
+    return x.detach()[0]
+'''
+
+_PLAIN_STEP = """(grad,) = torch.autograd.grad(cost, x)
+        with torch.no_grad():
+            x = (x - lr * grad).clamp(0, 1)"""
+
+
+def _with_default(source: str, old: str, new: str) -> str:
+    assert source.count(old) == 1, old
+    return source.replace(old, new)
+
+
+def _invert(weight="1e-3", optimizer="", loop="steps", step=_PLAIN_STEP):
+    return _INVERT_TEMPLATE.format(weight=weight, optimizer=optimizer, loop=loop, step=step)
+
+
+INVERT_METHOD = "test_invert_class_method"
+TRAINING_DEFAULTS = "test_training_defaults"
+
 LAPLACE_ALL = {"test_laplace_count",
                "test_laplace_count_hidden"}
 AT_ROBUST = "test_adversarial_training_is_robust"
@@ -192,6 +222,35 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
             attack_mode="train",
             attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
         ["1.4"], {FAT_METHOD}),
+    "AT whose batch_size defaults to 64": (
+        "adversarial_training", _with_default(_AT_TEMPLATE.format(
+            attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+            "batch_size=128", "batch_size=64"),
+        ["1.4"], {TRAINING_DEFAULTS}),
+    "FAT whose lr defaults to 0.01": (
+        "friendly_adversarial_training", _with_default(_FAT_TEMPLATE.format(
+            attack_mode="eval",
+            attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
+            "lr=0.1", "lr=0.01"),
+        ["1.4"], {TRAINING_DEFAULTS}),
+    "AT whose epochs default to 3": (
+        "adversarial_training", _with_default(_AT_TEMPLATE.format(
+            attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+            "epochs=5", "epochs=3"),
+        ["1.4"], {TRAINING_DEFAULTS}),
+    # Model inversion that reaches p ≥ 0.9 by another method: only the traced model sees it.
+    "model inversion that ignores steps (always 300)": (
+        "invert_class", _invert(loop="300"), ["3.4"], {INVERT_METHOD}),
+    "model inversion with Adam": (
+        "invert_class", _invert(optimizer="x = x.requires_grad_(True)\n"
+                                          "    optimizer = torch.optim.Adam([x], lr=lr)",
+                                step="""optimizer.zero_grad()
+        cost.backward()
+        optimizer.step()
+        with torch.no_grad():
+            x.clamp_(0, 1)"""), ["3.4"], {INVERT_METHOD}),
+    "model inversion whose weight defaults to 0": (
+        "invert_class", _invert(weight="0.0"), ["3.4"], {INVERT_METHOD}),
     "label flips that may keep the label": ("flip_labels", '''
 def flip_labels(y, rate, rng, num_classes=None):
     rng = np.random.default_rng(rng)
@@ -280,7 +339,13 @@ HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
          "AT with the inner attack in train mode": "eval mode",
          "FAT with the inner attack in train mode": "eval mode",
          "FAT that ignores tau and early stopping (plain AT)": "stop early",
-         "Gaussian noise of the Laplace mechanism's variance": "mean absolute value"}
+         "Gaussian noise of the Laplace mechanism's variance": "mean absolute value",
+         "AT whose batch_size defaults to 64": "batch_size defaults to 128",
+         "FAT whose lr defaults to 0.01": "lr defaults to 0.1",
+         "AT whose epochs default to 3": "epochs defaults to 5",
+         "model inversion that ignores steps (always 300)": "exactly steps",
+         "model inversion with Adam": "plain gradient-descent steps",
+         "model inversion whose weight defaults to 0": "weight defaults to 1e-3"}
 
 
 @pytest.mark.parametrize("mutant", list(MUTANTS))
@@ -364,7 +429,34 @@ def test_correct_alternative_training_keeps_full_marks(tmp_path):
                                   tmp_path / "fat.ipynb")
     result = grade("hw5", submission, parts=["1.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
-    assert result.score == sum(t.max_score for t in result.tests) == 7
+    assert result.score == sum(t.max_score for t in result.tests) == 8
+
+
+# Correct model inversion written differently: torch.optim.SGD on one leaf image of the given
+# shape (the model sees a view of it), -log p only, an L2 prior, and a final check under no_grad.
+ALTERNATIVE_INVERSION = '''
+def invert_class(model, c, steps, lr, shape, weight=1e-3):
+    image = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.SGD([image], lr=lr)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        log_p = torch.log_softmax(model(image.unsqueeze(0)), dim=1)[0, c]
+        (-log_p + weight * (image ** 2).sum()).backward()
+        optimizer.step()
+        with torch.no_grad():
+            image.clamp_(0.0, 1.0)
+    with torch.no_grad():
+        model(image.unsqueeze(0))
+    return image.detach().numpy()
+'''
+
+
+def test_correct_alternative_inversion_keeps_full_marks(tmp_path):
+    submission = replace_function(HW5.solution, "invert_class", ALTERNATIVE_INVERSION,
+                                  tmp_path / "inversion.ipynb")
+    result = grade("hw5", submission, parts=["3.4"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 3
 
 
 def test_laplace_test_separates_laplace_from_gaussian():

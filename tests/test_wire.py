@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tmlkit.wire import Opaque, WireError, decode, encode, recv, send
+from tmlkit.wire import Build, Opaque, WireError, decode, encode, recv, send
 
 
 def round_trip(value):
@@ -80,3 +80,21 @@ def test_large_arrays_arrive_intact_and_writable():
     np.testing.assert_array_equal(back["x"], array)
     back["x"][0, 0] = -1.0       # the grader may modify what it received
     assert back["small"] == np.float32(2.5) and array[0, 0] == 0.0
+
+
+def test_a_builds_args_may_hold_callbacks():
+    """A grader function inside a Build's args crosses as a callback, so a trusted model can
+    report to the grader (hw5's traced_softmax_regression)."""
+    def record(*args):
+        return None
+
+    buffers: list = []
+    callbacks: dict = {}
+    data = encode([Build("tmlkit.robustness:predicate", ("greater", record))], buffers,
+                  callbacks)
+    assert list(callbacks.values()) == [record]
+    seen = []
+    decoded = decode(data, buffers, make_callback=lambda i: ("callback", i),
+                     make_build=lambda factory, args, path: seen.append(args) or factory)
+    assert decoded == ["tmlkit.robustness:predicate"]
+    assert seen == [("greater", ("callback", 0))]

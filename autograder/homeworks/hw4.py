@@ -186,6 +186,13 @@ def test_gradcam_video_is_per_frame(hw):
         assert_close(video, singles, what, tol=1e-9,
                      hint="Map t should be exactly gradcam(model, layer, frames[t], c): process "
                           "each frame on its own (a batch would mix the frames' scores).")
+        if normalize:      # normalize left out: its documented default is True
+            default = as_array(hw.gradcam_video(model, model.attribute(path), frames, c),
+                               "gradcam_video(model, layer, frames, c)")
+            assert_close(default, singles, "gradcam_video(model, layer, frames, c) with normalize "
+                         "left out", tol=1e-9,
+                         hint="normalize defaults to True: each frame's map divided by its "
+                              "maximum, as gradcam(..., normalize=True) gives it.")
         reversed_video = as_array(hw.gradcam_video(model, model.attribute(path), frames[::-1].copy(),
                                                    c, normalize=normalize), what)
         assert_close(reversed_video, singles[::-1], f"{what} on the frames in reverse order",
@@ -468,3 +475,52 @@ def test_sparse_lime_near_best_subset(hw):
 def test_sparse_lime_hidden(hw):
     """sparse_lime: within 1% of the best subset on hidden problems"""
     _check_best_subset(hw, hidden_rng(), instances=5, decoys=2)
+
+
+def reference_forward_selection(X, y, w, k) -> list:
+    """The support greedy forward selection picks, in order: each time the feature whose
+    inclusion, refitting all selected coefficients by weighted least squares, leaves the least
+    weighted residual."""
+    support: list = []
+    for _ in range(k):
+        rss = {}
+        for j in range(X.shape[1]):
+            if j not in support:
+                beta = np.zeros(X.shape[1])
+                beta[support + [j]] = reference_wls(X[:, support + [j]], y, w)
+                rss[j] = weighted_rss(X, y, w, beta)
+        support.append(min(rss, key=rss.get))
+    return support
+
+
+def greedy_trap(rng, d=6, n=60):
+    """y = x_a + x_b + noise and a mixture x_m = (x_a + x_b)/√2 + 0.3 noise, the single feature
+    that fits y best: greedy forward selection takes x_m first, then x_a or x_b, while the best
+    pair is {x_a, x_b} (its weighted residual is tens of times smaller). Best-subset search
+    therefore answers differently from the greedy selection the notebook asks for."""
+    X = rng.normal(size=(n, d))
+    a, b, mixture = rng.choice(d, 3, replace=False)
+    X[:, mixture] = (X[:, a] + X[:, b]) / np.sqrt(2) + 0.3 * rng.normal(size=n)
+    y = X[:, a] + X[:, b] + 0.05 * rng.normal(size=n)
+    return X, y, rng.uniform(0.2, 1.0, n)
+
+
+@check("2.4", points=1)
+def test_sparse_lime_is_greedy(hw):
+    """sparse_lime: greedy forward selection, also where it misses the best subset"""
+    rng = np.random.default_rng(81)
+    for _ in range(3):
+        X, y, w = greedy_trap(rng)
+        greedy = reference_forward_selection(X, y, w, 2)
+        beta, what = _sparse(hw, X, y, w, 2)
+        chosen = sorted(np.flatnonzero(beta).tolist())
+        if chosen != sorted(greedy):
+            first = ("It does not hold the feature that alone fits y best, which greedy "
+                     "selection takes first." if greedy[0] not in chosen else
+                     "Its second feature is not the one that, refit together with the first, "
+                     "lowers the weighted residual most.")
+            raise CheckFailed(f"{what} selected features {chosen}, not the support of greedy "
+                              f"forward selection. {first} Build the support one feature at a "
+                              "time: start empty and k times add the feature whose inclusion "
+                              "(refitting all selected coefficients by weighted least squares) "
+                              "gives the smallest weighted residual; do not search all subsets.")

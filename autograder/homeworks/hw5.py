@@ -494,6 +494,66 @@ def test_adversarial_training_method(hw):
                           "(random_start=True).")
 
 
+DEFAULTS = dict(epochs=5, batch_size=128, lr=0.1, seed=0)   # the notebook's signatures
+
+
+def _update_rows(trace) -> list:
+    return [trace.rows[i].tolist() for i in np.flatnonzero(trace.training)]
+
+
+def _check_training_defaults(hw, method: str, extra: dict, source: str, x, y):
+    """``method`` with epochs, batch_size, lr and seed left out against the same call with the
+    documented values given: ε = 0 makes the inner attack return the batch itself, so both runs
+    are deterministic and the trace shows the minibatches."""
+    args = dict(eps=0.0, alpha=0.0, steps=1, **extra)
+    what = f"{method}(model, x, y, " + ", ".join(f"{k}={v}" for k, v in args.items())
+    runs = {}
+    for name, kwargs in (("default", args), ("explicit", {**args, **DEFAULTS})):
+        state = _train(hw, method, Build(FACTORY + "traced_mlp", (source, 0)), x, y, kwargs)
+        runs[name] = trusted.split_trace(state)
+        if runs[name][1] is None or not len(runs[name][1].batch):
+            raise CheckFailed(f"{method} never called the model it was given: train that model "
+                              "in place (the grader watches its forward passes) and return it.")
+    weights, trace = runs["default"]
+    n, size = len(x), DEFAULTS["batch_size"]
+    sizes = trace.batch[trace.training]
+    per_epoch = math.ceil(n / size)
+    note(f"{what}) on {n} images, defaults left out: {len(sizes)} updates, batch sizes "
+         f"{sorted(set(sizes.tolist()), reverse=True)}.")
+    wanted = ([size] * (n // size) + ([n % size] if n % size else [])) * DEFAULTS["epochs"]
+    if sorted(sizes.tolist()) != sorted(wanted):
+        observed = sorted(set(sizes.tolist()), reverse=True)
+        largest = observed[0] if observed else 0
+        if largest != size:
+            hint = f"batch_size defaults to {size}: the largest minibatch had {largest} images"
+        else:
+            hint = (f"epochs defaults to {DEFAULTS['epochs']}: {len(sizes)} optimiser steps "
+                    f"(train-mode passes) where {DEFAULTS['epochs']} epochs × ⌈{n} / {size}⌉ = "
+                    f"{DEFAULTS['epochs'] * per_epoch} were expected")
+        raise CheckFailed(f"{what}) with epochs, batch_size, lr and seed left out: {hint}.")
+    if _update_rows(trace) != _update_rows(runs["explicit"][1]):
+        raise CheckFailed(f"{what}) with seed left out shuffled the images differently from "
+                          "seed=0: seed defaults to 0, and the shuffle comes from "
+                          "torch.Generator().manual_seed(seed) (two calls with the same seed "
+                          "make the same minibatches).")
+    explicit = runs["explicit"][0]
+    gap = max(float(np.abs(np.asarray(weights[k]) - np.asarray(explicit[k])).max())
+              for k in explicit)
+    if gap > 1e-6:
+        raise CheckFailed(f"{what}) with lr left out trains to other weights than lr=0.1 on the "
+                          f"same minibatches (they differ by up to {gap:.3g}): lr defaults to "
+                          "0.1.")
+
+
+@check("1.4", points=1, timeout=120)
+def test_training_defaults(hw):
+    """adversarial_training, FAT: defaults epochs=5, batch_size=128, lr=0.1, seed=0"""
+    source = _source()
+    x, y = (a[:300] for a in trusted.images(source)[:2])
+    _check_training_defaults(hw, "adversarial_training", {}, source, x, y)
+    _check_training_defaults(hw, "friendly_adversarial_training", {"tau": 0}, source, x, y)
+
+
 @cache
 def _reference_at_accuracy(source: str) -> float:
     """Natural test accuracy (500 images) of the grader's AT at the budget of ``at_setting``."""
@@ -982,6 +1042,82 @@ def test_invert_class(hw):
                               f"{int(p.argmax())}). Take gradient steps that *decrease* "
                               "1 − softmax(model(x))[c] (or −log of it) plus your prior, "
                               "starting from a blank or grey image.")
+
+
+class _Recorder:
+    """The grader's end of ``trusted.traced_softmax_regression``: the events it reported, in
+    order, as ("input", x) and ("grad", g) with flat float64 arrays."""
+
+    def __init__(self):
+        self.events: list[tuple[str, np.ndarray]] = []
+
+    def __call__(self, kind, array) -> None:
+        self.events.append((str(kind), np.array(array, dtype=np.float64).ravel()))
+
+    def steps(self) -> tuple[list, list]:
+        """(iterates, gradients): the distinct inputs of consecutive gradient passes (a pass on
+        the image the previous one saw belongs to the same step) and, for each, the sum of the
+        gradients reported for it."""
+        iterates, gradients = [], []
+        for kind, array in self.events:
+            if kind == "input":
+                if not iterates or not np.array_equal(array, iterates[-1]):
+                    iterates.append(array)
+                    gradients.append(np.zeros_like(array))
+            elif kind == "grad" and gradients and array.shape == gradients[-1].shape:
+                gradients[-1] = gradients[-1] + array
+        return iterates, gradients
+
+
+INVERSION_METHOD = dict(c=2, steps=7, lr=0.05)
+
+
+@check("3.4", points=1, timeout=60)
+def test_invert_class_method(hw):
+    """invert_class: `steps` gradient steps of size lr from a blank image; weight=1e-3 default"""
+    source = _source()
+    side = 28 if source == "mnist" else 8
+    c, steps, lr = (INVERSION_METHOD[k] for k in ("c", "steps", "lr"))
+    shape = (1, side, side)
+    # weight = 0: the objective then reaches the image only through the model, whose gradient
+    # the traced model reports, so each step can be replayed.
+    record = _Recorder()
+    what = f"invert_class(model, c={c}, steps={steps}, lr={lr}, shape={shape}, weight=0.0)"
+    got = as_array(hw.invert_class(Build(FACTORY + "traced_softmax_regression", (source, record)),
+                                   c, steps, lr, shape, weight=0.0), what, shape=shape).ravel()
+    iterates, gradients = record.steps()
+    note(f"{what}: {len(iterates)} gradient passes through the model at distinct images.")
+    if len(iterates) != steps:
+        raise CheckFailed(f"{what}: the model saw {len(iterates)} distinct images with a gradient "
+                          f"to the input, so your loop took {len(iterates)} gradient steps; "
+                          f"expected exactly steps = {steps}. Run `steps` iterations (no fixed "
+                          "count, no early stop), each one gradient evaluation and one step.")
+    first = iterates[0]
+    if first.max() - first.min() > 1e-12:
+        raise CheckFailed(f"{what}: the first image the model saw is not blank (its pixels range "
+                          f"over [{first.min():.3g}, {first.max():.3g}]): start from a constant "
+                          "image, e.g. zeros, as the notebook asks.")
+    for k in range(steps):
+        expected = np.clip(iterates[k] - lr * gradients[k], 0, 1)
+        after = iterates[k + 1] if k + 1 < steps else got
+        gap = float(np.abs(after - expected).max())
+        if gap > 1e-9:
+            which = f"the image after step {k + 1}" if k + 1 < steps else "the image returned"
+            raise CheckFailed(f"{what}: {which} differs by up to {gap:.3g} from clip(x − lr·∇, "
+                              "0, 1), the gradient step of size lr from the image before it "
+                              "(with ∇ the gradient of your objective there, as the model saw "
+                              "it). Take plain gradient-descent steps x ← clip(x − lr·∇, 0, 1) "
+                              "with the given lr (no momentum, Adam or rescaled gradient), and "
+                              "return the image after the last step.")
+    # The documented default: leaving weight out must equal weight = 1e-3.
+    build = Build(FACTORY + "softmax_regression", (source,))
+    call = f"invert_class(model, c={c}, steps=40, lr=0.1, shape={shape})"
+    default = as_array(hw.invert_class(build, c, 40, 0.1, shape), call, shape=shape)
+    explicit = as_array(hw.invert_class(build, c, 40, 0.1, shape, weight=1e-3),
+                        f"{call[:-1]}, weight=1e-3)", shape=shape)
+    if not np.allclose(default, explicit, rtol=0, atol=1e-12):
+        raise CheckFailed(f"{call} with weight left out differs from weight=1e-3 (by up to "
+                          f"{np.abs(default - explicit).max():.3g}): weight defaults to 1e-3.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -155,6 +155,32 @@ def softmax_regression(source: str):
     return model.eval()
 
 
+def traced_softmax_regression(source: str, record):
+    """``softmax_regression(source)`` that reports each forward pass taken with a gradient to
+    the input: ``record("input", x)`` with the input as an array, and, once the gradient of the
+    caller's objective with respect to that input *through the model* is known,
+    ``record("grad", g)``. ``record`` is the grader's (a callback): the model-inversion checks
+    see each gradient step, not only the image it ends at."""
+    import torch
+
+    class TracedRegression(torch.nn.Sequential):
+        def forward(self, x):
+            if x.requires_grad and torch.is_grad_enabled():
+                record("input", x.detach().cpu().numpy())
+                # A fresh alias per pass: its hook fires once, with this pass's gradient, even
+                # when the caller passes the same leaf tensor on every step.
+                x = x.view_as(x)
+                x.register_hook(lambda g: _report(record, g))
+            return super().forward(x)
+
+    model = softmax_regression(source)
+    return TracedRegression(*model).eval()
+
+
+def _report(record, gradient) -> None:
+    record("grad", gradient.detach().cpu().numpy())
+
+
 MIA_MEMBERS = 100
 
 

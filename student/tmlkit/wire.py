@@ -47,6 +47,8 @@ class Build:
     ``factory`` is "tmlkit.module:function", called with ``args`` in the child; ``path``
     then picks an attribute of the result (``"features.2"``). Builds with equal factory and args
     in one call are the same object, so a model and one of its layers can be passed together.
+    ``args`` may hold grader functions (passed as callbacks, like a call's own arguments): a
+    trusted model can then report what the student's code does with it, e.g. each forward pass.
     """
     factory: str       # or the function itself: Build(small_cnn, ...) names it "tmlkit.models:small_cnn"
     args: tuple = ()
@@ -118,7 +120,7 @@ def encode(value, buffers: list[bytes], callbacks: dict | None = None, depth: in
                                    for key, item in value.items()]}
     if isinstance(value, Build):
         return {"t": "build", "factory": value.factory, "path": value.path,
-                "v": encode(list(value.args), buffers, None, depth + 1)}
+                "v": encode(list(value.args), buffers, callbacks, depth + 1)}
     if callbacks is not None and callable(value):
         callbacks[len(callbacks)] = value
         return {"t": "callback", "v": len(callbacks) - 1}
@@ -174,7 +176,7 @@ def decode(data, buffers: list[bytes], make_callback=None, make_build=None):
     if tag == "callback" and make_callback is not None:
         return make_callback(int(payload))
     if tag == "build" and make_build is not None:
-        return make_build(str(data.get("factory")), tuple(decode(payload, buffers)),
+        return make_build(str(data.get("factory")), tuple(decode(payload, buffers, make_callback)),
                           str(data.get("path", "")))
     if tag == "opaque":
         return Opaque(str(data.get("type")), str(payload))

@@ -76,6 +76,13 @@ def test_gradcam_video_is_per_frame(hw):
         assert_close(video, singles, what, tol=1e-9,
                      hint="Map t should be exactly gradcam(model, layer, frames[t], c): process "
                           "each frame on its own (a batch would mix the frames' scores).")
+        if normalize:      # normalize left out: its documented default is True
+            default = as_array(hw.gradcam_video(model, model.attribute(path), frames, c),
+                               "gradcam_video(model, layer, frames, c)")
+            assert_close(default, singles, "gradcam_video(model, layer, frames, c) with normalize "
+                         "left out", tol=1e-9,
+                         hint="normalize defaults to True: each frame's map divided by its "
+                              "maximum, as gradcam(..., normalize=True) gives it.")
         reversed_video = as_array(hw.gradcam_video(model, model.attribute(path), frames[::-1].copy(),
                                                    c, normalize=normalize), what)
         assert_close(reversed_video, singles[::-1], f"{what} on the frames in reverse order",
@@ -197,4 +204,5 @@ GRADER_ONLY = [('1.2', "gradcam (normalize=False): matches captum's LayerGradCam
  ('2.2', 'weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)', 2.0),
  ('2.2', 'weighted_least_squares: stable when X is ill-conditioned (cond ≈ 1e7)', 1.0),
  ('2.3', 'lasso_lime: matches sklearn Lasso with sample_weight (≤ 1e-4)', 2.0),
- ('2.4', 'sparse_lime: within 1% of the brute-force best subset (d ≤ 10)', 1.0)]
+ ('2.4', 'sparse_lime: within 1% of the brute-force best subset (d ≤ 10)', 1.0),
+ ('2.4', 'sparse_lime: greedy forward selection, also where it misses the best subset', 1.0)]
