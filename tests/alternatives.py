@@ -1,5 +1,6 @@
 """Correct code written differently from the reference solutions, which must keep full marks:
-tests/test_hw2.py grades them, and benchmarks/load_grading.py grades them on a loaded machine.
+tests/test_hw1.py and tests/test_hw2.py grade them, and benchmarks/load_grading.py grades them on
+a loaded machine.
 
 ALTERNATIVES[homework][name] = (parts graded, {function name: source}).
 """
@@ -95,7 +96,46 @@ def necessity_ordering(model, x, pixel_attr):
     return float(torch.clamp(scores[:-1, c].double() - scores[-1, c].double(), min=0).mean())
 '''
 
+# hw1's trainers written another way: a constant step, in-place shuffles, np.array_split
+# batches and the student's own optional argument (not `history`); torch in float64, shuffled
+# by the global generator that torch.manual_seed seeds. The defaults checks must still pass.
+SGD_CONSTANT_STEP = '''
+def sgd(X, y, epochs=5, lr=0.5, batch_size=128, seed=0, losses=None):
+    X = np.asarray(X, dtype=np.float64)
+    Y = onehot(y, NUM_CLASSES)
+    W, b = np.zeros((X.shape[1], NUM_CLASSES)), np.zeros(NUM_CLASSES)
+    rng = np.random.default_rng(seed)
+    indices = np.arange(len(X))
+    for _ in range(epochs):
+        rng.shuffle(indices)
+        for batch in np.array_split(indices, range(batch_size, len(X), batch_size)):
+            dW, db = backward(X[batch], Y[batch], W, b)
+            W, b = W - lr * dW, b - lr * db
+        if losses is not None:
+            losses.append(loss(X, Y, W, b))
+    return W, b
+'''
+
+TORCH_FLOAT64 = '''
+def train_torch(X, y, epochs=5, lr=0.1, batch_size=128, seed=0):
+    torch.manual_seed(seed)
+    inputs = torch.tensor(np.asarray(X), dtype=torch.float64)
+    labels = torch.tensor(np.asarray(y)).long()
+    model = nn.Linear(inputs.shape[1], NUM_CLASSES).double()
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for _ in range(epochs):
+        for batch in torch.randperm(len(inputs)).split(batch_size):
+            optimizer.zero_grad()
+            F.cross_entropy(model(inputs[batch]), labels[batch]).backward()
+            optimizer.step()
+    return model.weight.detach().numpy().T.copy(), model.bias.detach().numpy().copy()
+'''
+
 ALTERNATIVES: dict[str, dict[str, tuple[list[str], dict[str, str]]]] = {
+    "hw1": {
+        "trainers with a constant step and the global torch generator": (
+            ["1.1"], {"sgd": SGD_CONSTANT_STEP, "train_torch": TORCH_FLOAT64}),
+    },
     "hw2": {
         "Shapley values by permutations": (["1.2"], {"exact_shapley": SHAPLEY_BY_PERMUTATIONS}),
         "influence from a hand-made Slice and DoIs": (

@@ -1,7 +1,9 @@
 """HW1 end to end: plausible mistakes lose exactly the points of the checks they should fail."""
 from __future__ import annotations
 
+import nbformat
 import pytest
+from alternatives import ALTERNATIVES
 from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, needs_mnist, replace_function,
                       run_quick)
 
@@ -24,6 +26,14 @@ def test_cpu_cifar_run_is_labelled(solution_result):
         assert "CPU run" in cifar.output and "the GPU criterion was not evaluated" in cifar.output
 
 
+def _solution_source(name: str) -> str:
+    nb = nbformat.read(HW1.solution, as_version=4)
+    (source,) = [c.source for c in nb.cells if c.cell_type == "code" and f"def {name}(" in c.source]
+    return source
+
+
+SGD, TRAIN_TORCH = _solution_source("sgd"), _solution_source("train_torch")
+
 MUTANTS = {
     "gradient missing 1/N": ("backward", '''
 def backward(X, Y, W, b):
@@ -42,6 +52,16 @@ def attack(W, b, x, target):
 ''', {"test_attack_succeeds_within_box",
       "test_attack_perturbation_is_near_minimal",
       "test_attack_on_hidden_instances"}),
+    # Documented defaults (issue 22): the accuracy checks pass every argument, so only
+    # test_sgd_documented_defaults / test_torch_documented_defaults see these.
+    "sgd defaults lr to the accuracy check's 0.1": ("sgd", SGD.replace("lr=0.5", "lr=0.1"),
+                                                   {"test_sgd_documented_defaults"}),
+    "sgd defaults batch_size to 64": ("sgd", SGD.replace("batch_size=128", "batch_size=64"),
+                                      {"test_sgd_documented_defaults"}),
+    "sgd shuffles with a fixed seed": ("sgd", SGD.replace("default_rng(seed)", "default_rng(0)"),
+                                       {"test_sgd_documented_defaults"}),
+    "train_torch defaults epochs to 1": ("train_torch", TRAIN_TORCH.replace("epochs=5", "epochs=1"),
+                                         {"test_torch_documented_defaults"}),
     "invert off by 1e-4": ("invert", '''
 def invert(query, D):
     import numpy as np
@@ -55,9 +75,23 @@ def invert(query, D):
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
     function, source, should_fail = MUTANTS[mutant]
+    assert source != _solution_source(function), "the mutant changes nothing"
     submission = replace_function(HW1.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw1", submission, parts=NOT_CIFAR)
     assert_loses_exactly(result, solution_result, should_fail)
+
+
+@pytest.mark.parametrize("name", list(ALTERNATIVES["hw1"]))
+def test_alternative_correct_code_keeps_full_marks(name, tmp_path):
+    """Other correct ways (tests/alternatives.py): sgd with a constant step, in-place shuffles and
+    its own optional argument instead of `history`; train_torch in float64, shuffled by torch's
+    global generator."""
+    parts, functions = ALTERNATIVES["hw1"][name]
+    submission = HW1.solution
+    for function, source in functions.items():
+        submission = replace_function(submission, function, source, tmp_path / f"{function}.ipynb")
+    result = grade("hw1", submission, parts=parts)
+    assert [(t.name, t.output) for t in result.tests if t.status != "passed"] == []
 
 
 def test_extra_queries_earn_partial_credit(tmp_path):

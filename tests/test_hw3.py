@@ -26,9 +26,8 @@ def test_solution_has_public_and_hidden_checks_in_every_part(solution_result):
 
 
 def test_training_checks_report_their_figures(solution_result):
-    outputs = {t.name: t.output for t in solution_result.tests}
-    mnist = next(out for name, out in outputs.items() if name.startswith("fit_mnist_mlp"))
-    ood = next(out for name, out in outputs.items() if name.startswith("fit_one_vs_six"))
+    outputs = {t.id: t.output for t in solution_result.tests}
+    mnist, ood = outputs["test_mnist_accuracy"], outputs["test_one_vs_six"]
     assert "test accuracy" in mnist and "bar" in mnist
     assert "In-distribution accuracy" in ood and "3s" in ood and "AUROC" in ood
 
@@ -95,6 +94,35 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     function, source, parts, should_fail = MUTANTS[mutant]
     result = grade("hw3", _mutate(function, source, tmp_path / "mutant.ipynb"), parts=parts)
     assert_loses_exactly(result, solution_result, should_fail)
+
+
+# Documented defaults (issue 22): the training checks pass epochs and seed, so only the checks
+# below see a wrong default. One submission holds all three mistakes, because each grading of
+# part 3 also trains on all of MNIST (~15 s CPU); each failure must name what it caught.
+WRONG_DEFAULTS = {   # solution text → mutant text, the check that must fail, what it must say
+    "def init_params(n_inputs, n_hiddens, n_outputs, seed=0):":
+        ("def init_params(n_inputs, n_hiddens, n_outputs, seed=1):",
+         "test_init_params", "the seed defaults to 0"),
+    "def fit_mnist_mlp(X_train, y_train, X_test, epochs=8, seed=0):":
+        ("def fit_mnist_mlp(X_train, y_train, X_test, epochs=5, seed=0):",
+         "test_fit_mnist_mlp_documented_defaults", "the default of `epochs`"),
+    "fit_mlp(X_train, classes, 2, epochs, seed, lr=0.1)":       # fit_one_vs_six ignores seed
+        ("fit_mlp(X_train, classes, 2, epochs, 0, lr=0.1)",
+         "test_fit_one_vs_six_documented_defaults", "seed=1"),
+}
+
+
+def test_wrong_defaults_lose_exactly_their_checks(solution_result, tmp_path):
+    nb = nbformat.read(HW3.solution, as_version=4)
+    for good, (bad, _, _) in WRONG_DEFAULTS.items():
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and good in c.source]
+        cell.source = cell.source.replace(good, bad)
+    nbformat.write(nb, tmp_path / "defaults.ipynb")
+    result = grade("hw3", tmp_path / "defaults.ipynb", parts=["3"])
+    assert_loses_exactly(result, solution_result, {check for _, check, _ in WRONG_DEFAULTS.values()})
+    outputs = {t.id: t.output for t in result.tests}
+    for _, check, says in WRONG_DEFAULTS.values():
+        assert says in outputs[check], (check, outputs[check])
 
 
 def test_forbidden_call_is_named_with_cell_and_line(tmp_path):

@@ -183,6 +183,72 @@ def test_torch_reaches_accuracy_bar(hw):
                       "(C, D), so transpose it.")
 
 
+# The documented defaults, observed from outside: with the same seed a trainer is deterministic,
+# so f(X, y) must return what f(X, y, <documented values>) returns, and changing one argument
+# must change the weights. 300 examples make two full mini-batches of 128 and one of 44, so any
+# other batch size splits the data differently. `history` (sgd) is the solution's own optional
+# extra, not part of the contract ("you may add optional keyword arguments"), so it is not
+# graded; the default call checks that an implementation that has one works without it.
+DEFAULTS_N, DEFAULTS_D = 300, 16
+
+
+def _check_documented_defaults(call, name: str, documented: dict, changed: dict, tol: float,
+                               hint: str):
+    """call(**keywords) trains on fixed data and returns (W, b); fails unless the call without
+    keywords equals the call with the documented values, and each value in ``changed``
+    (one at a time) changes the weights. ``hint`` says how to seed, for a result that is not
+    reproducible or does not depend on the seed."""
+    def run(**keywords):
+        W, b = as_pair(call(**keywords), f"{name}(X, y, ...)")
+        return as_array(W, f"W from {name}"), as_array(b, f"b from {name}")
+
+    def same(first, second):
+        return all(rel_error(u, v) <= tol for u, v in zip(first, second))
+
+    spelled = ", ".join(f"{k}={v!r}" for k, v in documented.items())
+    explicit = run(**documented)
+    if not same(run(**documented), explicit):
+        raise CheckFailed(f"Two calls {name}(X, y, {spelled}) returned different weights: the "
+                          f"same arguments should give the same result. {hint}")
+    if not same(run(), explicit):
+        wrong = [k for k in documented
+                 if not same(run(**{j: v for j, v in documented.items() if j != k}), explicit)]
+        raise CheckFailed(f"{name}(X, y) returns other weights than {name}(X, y, {spelled}): "
+                          f"the default of {' and '.join(f'`{k}`' for k in wrong) or 'an argument'}"
+                          " is not the documented one. Check the signature.")
+    ignored = [k for k, v in changed.items() if same(run(**{**documented, k: v}), explicit)]
+    if ignored:
+        raise CheckFailed(f"{name}(X, y, ...) with {' or '.join(f'{k}={changed[k]!r}' for k in ignored)}"
+                          f" returns the same weights as with {spelled}: use each argument rather "
+                          f"than a fixed value.{' ' + hint if 'seed' in ignored else ''}")
+
+
+def _defaults_problem():
+    rng = np.random.default_rng(10)
+    return rng.uniform(size=(DEFAULTS_N, DEFAULTS_D)), rng.integers(0, 10, DEFAULTS_N)
+
+
+@check("1.1", points=1)
+def test_sgd_documented_defaults(hw):
+    """sgd: documented defaults apply; each argument takes effect"""
+    X, y = _defaults_problem()
+    _check_documented_defaults(lambda **keywords: hw.sgd(X, y, **keywords), "sgd",
+                               dict(epochs=5, lr=0.5, batch_size=128, seed=0),
+                               dict(epochs=4, lr=0.25, batch_size=100, seed=1), tol=1e-9,
+                               hint="Shuffle every epoch with one np.random.default_rng(seed).")
+
+
+@check("1.1", points=1)
+def test_torch_documented_defaults(hw):
+    """train_torch: documented defaults apply; each argument takes effect"""
+    X, y = _defaults_problem()
+    _check_documented_defaults(lambda **keywords: hw.train_torch(X, y, **keywords), "train_torch",
+                               dict(epochs=5, lr=0.1, batch_size=128, seed=0),
+                               dict(epochs=4, lr=0.05, batch_size=100, seed=1), tol=1e-6,
+                               hint="Seed torch with `seed` (torch.manual_seed) before creating "
+                                    "the model, and shuffle with a generator seeded with it.")
+
+
 # ---------------------------------------------------------------------------------------------
 # 2.1 Complete attributions
 # ---------------------------------------------------------------------------------------------

@@ -642,6 +642,9 @@ def test_init_params(hw):
         raise CheckFailed("init_params must be reproducible: the same seed gives the same "
                           "weights and another seed other weights (use a torch.Generator "
                           "seeded with `seed`).")
+    if not np.array_equal(as_array(hw.init_params(50, 40, 3)[0], "W1"), W1):
+        raise CheckFailed("init_params(50, 40, 3), with the seed left out, returns other weights "
+                          "than init_params(50, 40, 3, seed=0): the seed defaults to 0.")
 
 
 def _mlp_params(rng, D, H, C):
@@ -739,6 +742,75 @@ def test_mnist_accuracy(hw):
         raise CheckFailed("Test accuracy is below the bar. Check that train() steps on every "
                           "mini-batch (loss.mean().backward(), then the updater) and that the "
                           "learning rate is not too small (0.1 to 0.5 works).")
+
+
+# The documented defaults, observed from outside: training is deterministic given the seed
+# (init_params and data_iter are seeded with it), so f(X, y, X_test) must return what
+# f(X, y, X_test, epochs=<documented>, seed=0) returns, and another epochs or seed must change
+# the result. Random images and labels make a model whose predictions on random test images
+# move with every step; a few hundred of them train in well under a second.
+DEFAULTS_TRAIN, DEFAULTS_TEST = 192, 400
+
+
+def _defaults_images(rng, labels):
+    X = rng.uniform(size=(DEFAULTS_TRAIN, 784)).astype(np.float32)
+    return X, rng.choice(labels, DEFAULTS_TRAIN), rng.uniform(size=(DEFAULTS_TEST, 784)).astype(np.float32)
+
+
+def _check_fit_defaults(call, name: str, documented: dict, changed: dict, outputs, tol: float):
+    """call(**keywords) trains on fixed data; ``outputs`` turns its result into arrays. Fails
+    unless the call without keywords gives what the call with the documented values gives, and
+    each value in ``changed`` (one at a time) changes it."""
+    def run(**keywords):
+        return outputs(call(**keywords))
+
+    def same(first, second):
+        return all(rel_error(u, v) <= tol for u, v in zip(first, second))
+
+    spelled = ", ".join(f"{k}={v!r}" for k, v in documented.items())
+    explicit = run(**documented)
+    if not same(run(**documented), explicit):
+        raise CheckFailed(f"Two calls {name}(X_train, y_train, X_test, {spelled}) returned "
+                          "different results: the same seed should give the same model (seed "
+                          "init_params and the shuffling of data_iter with `seed`).")
+    if not same(run(), explicit):
+        wrong = [k for k in documented
+                 if not same(run(**{j: v for j, v in documented.items() if j != k}), explicit)]
+        raise CheckFailed(f"{name}(X_train, y_train, X_test) returns other results than "
+                          f"{name}(..., {spelled}): the default of "
+                          f"{' and '.join(f'`{k}`' for k in wrong) or 'an argument'} is not the "
+                          "documented one. Check the signature.")
+    ignored = [f"{k}={v!r}" for k, v in changed.items() if same(run(**{**documented, k: v}), explicit)]
+    if ignored:
+        raise CheckFailed(f"{name}(..., {' or '.join(ignored)}) returns the same results as with "
+                          f"{spelled}: train for `epochs` epochs and seed with `seed` rather than "
+                          "fixed values.")
+
+
+@check("3", points=1)
+def test_fit_mnist_mlp_documented_defaults(hw):
+    """fit_mnist_mlp: documented defaults apply; each argument takes effect"""
+    hw = TensorsAsArrays(hw)
+    X, y, X_test = _defaults_images(np.random.default_rng(326), np.arange(10))
+    _check_fit_defaults(lambda **keywords: hw.fit_mnist_mlp(X, y, X_test, **keywords),
+                        "fit_mnist_mlp", dict(epochs=8, seed=0), dict(epochs=7, seed=1),
+                        lambda predictions: (as_array(predictions, "fit_mnist_mlp's predictions",
+                                                      shape=(DEFAULTS_TEST,)),), tol=0)
+
+
+@check("3", points=1)
+def test_fit_one_vs_six_documented_defaults(hw):
+    """fit_one_vs_six: documented defaults apply; each argument takes effect"""
+    hw = TensorsAsArrays(hw)
+    X, y, X_test = _defaults_images(np.random.default_rng(327), np.array([1, 6]))
+
+    def outputs(answer):
+        predictions, confidence = as_pair(answer, "fit_one_vs_six(...)")
+        return (as_array(predictions, "fit_one_vs_six's predictions", shape=(DEFAULTS_TEST,)),
+                as_array(confidence, "fit_one_vs_six's max-probabilities", shape=(DEFAULTS_TEST,)))
+    _check_fit_defaults(lambda **keywords: hw.fit_one_vs_six(X, y, X_test, **keywords),
+                        "fit_one_vs_six", dict(epochs=3, seed=0), dict(epochs=2, seed=1),
+                        outputs, tol=1e-6)
 
 
 def _auroc(inside: np.ndarray, outside: np.ndarray) -> float:
