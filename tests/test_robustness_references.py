@@ -10,17 +10,17 @@ import torch
 from autograder.checks import robustness as R
 from tmlkit import robustness as trusted
 
-SOURCE = R.grading_source()
+SOURCE = trusted.grading_source()
 
 
 @pytest.fixture(scope="module")
 def model():
-    return R.standard_mlp(SOURCE, double=True)
+    return trusted.standard_mlp(SOURCE, double=True)
 
 
 @pytest.fixture(scope="module")
 def batch():
-    x, y = R.images(SOURCE)[2:]
+    x, y = trusted.images(SOURCE)[2:]
     return x[:64].astype(np.float64), y[:64]
 
 
@@ -70,7 +70,7 @@ def test_early_stop_reference_follows_the_rule_example_by_example(model, batch):
         for i in range(0, len(x), 8):
             current, budget, expected = x[i:i + 1], tau, steps
             for k in range(steps):
-                if R.predictions(model, current)[0] != y[i]:
+                if trusted.predictions(model, current)[0] != y[i]:
                     if budget == 0:
                         expected = k
                         break
@@ -136,21 +136,21 @@ def test_reference_mia_matches_sklearn(seed):
 
 
 def test_trusted_models_have_the_properties_the_checks_rely_on():
-    x, y = R.images(SOURCE)[2:]
-    standard = R.standard_mlp(SOURCE)
-    assert R.accuracy(standard, x, y) > 0.85
+    x, y = trusted.images(SOURCE)[2:]
+    standard = trusted.standard_mlp(SOURCE)
+    assert trusted.accuracy(standard, x, y) > 0.85
     attacked = R.reference_pgd(standard, x[:300], y[:300], 0.3, 0.01, 40)
-    assert R.accuracy(standard, attacked, y[:300]) <= 0.03
-    members, nonmembers = R.mia_split(SOURCE)
+    assert trusted.accuracy(standard, attacked, y[:300]) <= 0.03
+    members, nonmembers = trusted.mia_split(SOURCE)
     aucs = {}
     for kind in ("overfit", "regularized"):
-        model = R.mia_model(SOURCE, kind)
-        aucs[kind] = R.reference_mia(R.per_example_loss(model, *members),
-                                     R.per_example_loss(model, *nonmembers))[0]
+        model = trusted.mia_model(SOURCE, kind)
+        aucs[kind] = R.reference_mia(trusted.per_example_loss(model, *members),
+                                     trusted.per_example_loss(model, *nonmembers))[0]
     assert aucs["overfit"] > 0.65 and abs(aucs["regularized"] - 0.5) < 0.05
     # Built twice, the same weights (the child and the grader must agree).
     trusted._standard_state.cache_clear()
-    again = R.standard_mlp(SOURCE)
+    again = trusted.standard_mlp(SOURCE)
     for a, b in zip(standard.parameters(), again.parameters()):
         assert torch.equal(a, b)
 

@@ -1,9 +1,10 @@
 """The grader's reference computations for Homework 5: attacks, Poison Frogs, membership
 inference, fairness. Never shipped to students: these solve graded functions.
 
-The trusted models and data they run on are in ``tmlkit.robustness`` (re-exported here for the
-spec). The reference attacks (FGSM, PGD in L∞ and L2, targeted, cross-entropy or CW margin, and
-FAT's early-stopped PGD) are tested once against torchattacks in tests/test_robustness_references.py.
+The trusted models and data they run on are in ``tmlkit.robustness``, which the students have
+too; this module holds only what solves a graded function. The reference attacks (FGSM, PGD in
+L∞ and L2, targeted, cross-entropy or CW margin, and FAT's early-stopped PGD) are tested once
+against torchattacks in tests/test_robustness_references.py.
 """
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import math
 
 import numpy as np
 
-from tmlkit.robustness import *  # noqa: F401,F403  (the trusted models and data, for the spec)
 from tmlkit.robustness import _one_thread, _tensor
 
 # ---------------------------------------------------------------------------------------------
