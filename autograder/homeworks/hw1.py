@@ -16,8 +16,8 @@ from scipy.special import softmax as reference_softmax
 from tmlkit import datasets
 from autograder.checks.adversarial import min_l2_targeted_linear
 from tmlkit.attribution import completeness_error
-from tmlkit.numeric import (accuracy, lp_sizes, as_array, as_float, as_pair, assert_close,
-                                       numerical_gradient, rel_error)
+from tmlkit.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
+                            check_documented_defaults, lp_sizes, numerical_gradient, rel_error)
 from tmlkit.spec import CheckFailed, PartialCredit, check, hidden_rng, note
 
 ACCURACY_BAR = 0.80
@@ -192,35 +192,9 @@ def test_torch_reaches_accuracy_bar(hw):
 DEFAULTS_N, DEFAULTS_D = 300, 16
 
 
-def _check_documented_defaults(call, name: str, documented: dict, changed: dict, tol: float,
-                               hint: str):
-    """call(**keywords) trains on fixed data and returns (W, b); fails unless the call without
-    keywords equals the call with the documented values, and each value in ``changed``
-    (one at a time) changes the weights. ``hint`` says how to seed, for a result that is not
-    reproducible or does not depend on the seed."""
-    def run(**keywords):
-        W, b = as_pair(call(**keywords), f"{name}(X, y, ...)")
-        return as_array(W, f"W from {name}"), as_array(b, f"b from {name}")
-
-    def same(first, second):
-        return all(rel_error(u, v) <= tol for u, v in zip(first, second))
-
-    spelled = ", ".join(f"{k}={v!r}" for k, v in documented.items())
-    explicit = run(**documented)
-    if not same(run(**documented), explicit):
-        raise CheckFailed(f"Two calls {name}(X, y, {spelled}) returned different weights: the "
-                          f"same arguments should give the same result. {hint}")
-    if not same(run(), explicit):
-        wrong = [k for k in documented
-                 if not same(run(**{j: v for j, v in documented.items() if j != k}), explicit)]
-        raise CheckFailed(f"{name}(X, y) returns other weights than {name}(X, y, {spelled}): "
-                          f"the default of {' and '.join(f'`{k}`' for k in wrong) or 'an argument'}"
-                          " is not the documented one. Check the signature.")
-    ignored = [k for k, v in changed.items() if same(run(**{**documented, k: v}), explicit)]
-    if ignored:
-        raise CheckFailed(f"{name}(X, y, ...) with {' or '.join(f'{k}={changed[k]!r}' for k in ignored)}"
-                          f" returns the same weights as with {spelled}: use each argument rather "
-                          f"than a fixed value.{' ' + hint if 'seed' in ignored else ''}")
+def _trained_pair(name: str, answer) -> tuple:
+    W, b = as_pair(answer, f"{name}(X, y, ...)")
+    return as_array(W, f"W from {name}"), as_array(b, f"b from {name}")
 
 
 def _defaults_problem():
@@ -232,21 +206,22 @@ def _defaults_problem():
 def test_sgd_documented_defaults(hw):
     """sgd: documented defaults apply; each argument takes effect"""
     X, y = _defaults_problem()
-    _check_documented_defaults(lambda **keywords: hw.sgd(X, y, **keywords), "sgd",
-                               dict(epochs=5, lr=0.5, batch_size=128, seed=0),
-                               dict(epochs=4, lr=0.25, batch_size=100, seed=1), tol=1e-9,
-                               hint="Shuffle every epoch with one np.random.default_rng(seed).")
+    check_documented_defaults(lambda **keywords: _trained_pair("sgd", hw.sgd(X, y, **keywords)),
+                              "sgd(X, y", dict(epochs=5, lr=0.5, batch_size=128, seed=0),
+                              dict(epochs=4, lr=0.25, batch_size=100, seed=1), tol=1e-9,
+                              hint="Shuffle every epoch with one np.random.default_rng(seed).")
 
 
 @check("1.1", points=1)
 def test_torch_documented_defaults(hw):
     """train_torch: documented defaults apply; each argument takes effect"""
     X, y = _defaults_problem()
-    _check_documented_defaults(lambda **keywords: hw.train_torch(X, y, **keywords), "train_torch",
-                               dict(epochs=5, lr=0.1, batch_size=128, seed=0),
-                               dict(epochs=4, lr=0.05, batch_size=100, seed=1), tol=1e-6,
-                               hint="Seed torch with `seed` (torch.manual_seed) before creating "
-                                    "the model, and shuffle with a generator seeded with it.")
+    check_documented_defaults(
+        lambda **keywords: _trained_pair("train_torch", hw.train_torch(X, y, **keywords)),
+        "train_torch(X, y", dict(epochs=5, lr=0.1, batch_size=128, seed=0),
+        dict(epochs=4, lr=0.05, batch_size=100, seed=1), tol=1e-6,
+        hint="Seed torch with `seed` (torch.manual_seed) before creating the model, and shuffle "
+             "with a generator seeded with it.")
 
 
 # ---------------------------------------------------------------------------------------------

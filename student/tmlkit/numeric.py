@@ -84,3 +84,33 @@ def lp_sizes(delta: np.ndarray, zero_tol: float = 1e-12) -> dict[str, float]:
     delta = np.ravel(delta)
     return {"L0": float(np.count_nonzero(np.abs(delta) > zero_tol)), "L1": float(np.abs(delta).sum()),
             "L2": float(np.linalg.norm(delta)), "Linf": float(np.abs(delta).max(initial=0.0))}
+
+
+def check_documented_defaults(run: Callable[..., tuple], call: str, documented: dict,
+                              changed: dict, tol: float, hint: str) -> None:
+    """The documented defaults of a seeded trainer, observed from outside.
+
+    ``run(**keywords)`` trains on fixed data and returns a tuple of arrays; ``call`` spells the
+    call without keywords, e.g. "sgd(X, y". Fails unless two calls with the ``documented`` values
+    agree (to ``tol``), the call without keywords agrees with them (naming each default that
+    differs), and each value of ``changed``, one at a time, changes the result. ``hint`` says how
+    to seed, for a result that is not reproducible or ignores the seed."""
+    def same(first, second):
+        return all(rel_error(u, v) <= tol for u, v in zip(first, second))
+
+    spelled = ", ".join(f"{k}={v!r}" for k, v in documented.items())
+    explicit = run(**documented)
+    if not same(run(**documented), explicit):
+        raise CheckFailed(f"Two calls {call}, {spelled}) returned different results: the same "
+                          f"arguments should give the same result. {hint}")
+    if not same(run(), explicit):
+        wrong = [k for k in documented
+                 if not same(run(**{j: v for j, v in documented.items() if j != k}), explicit)]
+        raise CheckFailed(f"{call}) returns other results than {call}, {spelled}): the default of "
+                          f"{' and '.join(f'`{k}`' for k in wrong) or 'an argument'} is not the "
+                          "documented one. Check the signature.")
+    ignored = [k for k, v in changed.items() if same(run(**{**documented, k: v}), explicit)]
+    if ignored:
+        raise CheckFailed(f"{call}, {' or '.join(f'{k}={changed[k]!r}' for k in ignored)}) returns "
+                          f"the same results as with {spelled}: use each argument rather than a "
+                          f"fixed value.{' ' + hint if 'seed' in ignored else ''}")
