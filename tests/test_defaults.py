@@ -81,9 +81,7 @@ DEFAULTS: dict[str, dict[str, dict[str, tuple[tuple[str, ...], str]]]] = {
     },
     "hw4": {
         "gradcam": {"normalize": (("test_gradcam_normalized",), "")},
-        "gradcam_video": {
-            "normalize": ((), "unexercised: test_gradcam_video_is_per_frame passes normalize"),
-        },
+        "gradcam_video": {"normalize": (("test_gradcam_video_is_per_frame",), "")},
         "lime_samples": {"seed": (("test_lime_samples",), "")},
         "lasso_lime": {
             "tol": ((), EXTRA + "; the lasso checks call it without tol"),
@@ -97,15 +95,13 @@ DEFAULTS: dict[str, dict[str, dict[str, tuple[tuple[str, ...], str]]]] = {
             "targeted": (("test_pgd_defaults",), ""),
             "loss": (("test_pgd_defaults",), ""),
         },
-        **{method: {argument: ((), "unexercised: the training checks pass every argument")
+        **{method: {argument: (("test_training_defaults",), "")
                     for argument in ("epochs", "batch_size", "lr", "seed")}
            for method in ("adversarial_training", "friendly_adversarial_training")},
         "flip_labels": {"num_classes": (("test_flip_labels_exact_rate",), "")},
         "feature_collision_poison": {"lr": (("test_feature_collision_poison",), "")},
         "rr_epsilon": {"p_truth": (("test_randomized_response_epsilon",), "")},
-        "invert_class": {
-            "weight": ((), "used: test_invert_class leaves it out; its value is not verified"),
-        },
+        "invert_class": {"weight": (("test_invert_class_method",), "")},
     },
 }
 
