@@ -561,18 +561,28 @@ AVERAGE_DROP_HINTS = {
 }
 
 
+def _require_value(got: float, expected: float, what: str, variants, hints: dict,
+                   definition: str):
+    """Fails unless ``got`` is ``expected``. Then ``variants()`` ({slip: the value it gives},
+    a model evaluation each, so computed only for a wrong value) names the plausible slip that
+    ``got`` matches, with its hint; else the hint restates the definition."""
+    def close(a, b):
+        return abs(a - b) <= 1e-6 * max(1.0, abs(b))
+    if close(got, expected):
+        return
+    hint = next((hints[name] for name, value in variants().items() if close(got, value)),
+                definition)
+    raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
+
+
 def _check_average_drop(hw, model, expected, predict, X, attrs, where):
     what = f"average_drop(model, X, pixel_attrs) on {where}"
     got = as_float(hw.average_drop(model, X, attrs), what)
-    if abs(got - expected) <= 1e-6 * max(1.0, abs(expected)):
-        return
-    hint = next((AVERAGE_DROP_HINTS[name] for name, value in
-                 _average_drop_variants(predict, X, attrs).items()
-                 if abs(got - value) <= 1e-6 * max(1.0, abs(value))),
-                "AD = 100 · mean_i max(f_c(x_i) - f_c(M(x_i)), 0) / f_c(x_i): f_c the "
-                "pre-softmax score of the class c_i predicted for x_i, M keeping the pixels with "
-                "a positive attribution (in every channel) and zeroing the others.")
-    raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
+    _require_value(got, expected, what, lambda: _average_drop_variants(predict, X, attrs),
+                   AVERAGE_DROP_HINTS,
+                   "AD = 100 · mean_i max(f_c(x_i) - f_c(M(x_i)), 0) / f_c(x_i): f_c the "
+                   "pre-softmax score of the class c_i predicted for x_i, M keeping the pixels "
+                   "with a positive attribution (in every channel) and zeroing the others.")
 
 
 @check("2.4", points=2)
@@ -628,15 +638,11 @@ NECESSITY_HINTS = {
 def _check_necessity(hw, model, expected, predict, x, attr, where):
     what = f"necessity_ordering(model, x, pixel_attr) on {where}"
     got = as_float(hw.necessity_ordering(model, x, attr), what)
-    if abs(got - expected) <= 1e-6 * max(1.0, abs(expected)):
-        return
-    hint = next((NECESSITY_HINTS[name] for name, value in
-                 _necessity_variants(predict, x, attr).items()
-                 if abs(got - value) <= 1e-6 * max(1.0, abs(value))),
-                "N_o = 1/(N+1) · Σ_{i=0..N} max(f_c(R(i)) - f_c(0), 0): R(i) zeroes (in every "
-                "channel) the i pixels with the largest attribution, f_c is the pre-softmax score "
-                "of the class predicted for x, N = H·W.")
-    raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
+    _require_value(got, expected, what, lambda: _necessity_variants(predict, x, attr),
+                   NECESSITY_HINTS,
+                   "N_o = 1/(N+1) · Σ_{i=0..N} max(f_c(R(i)) - f_c(0), 0): R(i) zeroes (in every "
+                   "channel) the i pixels with the largest attribution, f_c is the pre-softmax "
+                   "score of the class predicted for x, N = H·W.")
 
 
 def _necessity_case(rng, W, b, x):
