@@ -62,8 +62,11 @@ def _pgd(direction="-1.0 if targeted else 1.0",
     return _PGD_TEMPLATE.format(direction=direction, linf_projection=linf_projection, box=box)
 
 
-_AT_TEMPLATE = '''
-def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
+_AT_HEADER = ("def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, "
+              "lr=0.1, seed=0):")
+_FAT_HEADER = ("def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, "
+               "batch_size=128, lr=0.1, seed=0):")
+_TRAINING_BODY = '''
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     torch.manual_seed(seed)
@@ -78,22 +81,11 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
     return model.eval()
 '''
 
-_FAT_TEMPLATE = '''
-def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5, batch_size=128,
-                                  lr=0.1, seed=0):
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    torch.manual_seed(seed)
-    for batch in _batches(len(x), batch_size, seed, epochs):
-        xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
-        model.{attack_mode}()
-        x_adv = {attack}
-        model.train()
-        optimizer.zero_grad()
-        F.cross_entropy(model(x_adv), yb).backward()
-        optimizer.step()
-    return model.eval()
-'''
+
+def _trainer(header: str, attack_mode: str, attack: str) -> str:
+    """AT or FAT (by ``header``) whose inner attack runs ``attack`` in ``attack_mode``."""
+    return "\n" + header + _TRAINING_BODY.format(attack_mode=attack_mode, attack=attack)
+
 
 _INVERT_TEMPLATE = '''
 def invert_class(model, c, steps, lr, shape, weight={weight}):
@@ -206,35 +198,35 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
     # Three wrong methods that still clear the robustness margin on these small models: only the
     # checks that watch the training (a traced model) catch them.
     "AT on one FGSM step instead of PGD": (
-        "adversarial_training", _AT_TEMPLATE.format(attack_mode="eval",
-                                                    attack="fgsm(model, xb, yb, eps)"),
+        "adversarial_training", _trainer(_AT_HEADER,
+            attack_mode="eval", attack="fgsm(model, xb, yb, eps)"),
         ["1.4"], {AT_METHOD}),
     "AT with the inner attack in train mode": (
-        "adversarial_training", _AT_TEMPLATE.format(
+        "adversarial_training", _trainer(_AT_HEADER,
             attack_mode="train", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
         ["1.4"], {AT_METHOD}),
     "FAT that ignores tau and early stopping (plain AT)": (
-        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+        "friendly_adversarial_training", _trainer(_FAT_HEADER,
             attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
         ["1.4"], {FAT_METHOD}),
     "FAT with the inner attack in train mode": (
-        "friendly_adversarial_training", _FAT_TEMPLATE.format(
+        "friendly_adversarial_training", _trainer(_FAT_HEADER,
             attack_mode="train",
             attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
         ["1.4"], {FAT_METHOD}),
     "AT whose batch_size defaults to 64": (
-        "adversarial_training", _with_default(_AT_TEMPLATE.format(
+        "adversarial_training", _with_default(_trainer(_AT_HEADER,
             attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
             "batch_size=128", "batch_size=64"),
         ["1.4"], {TRAINING_DEFAULTS}),
     "FAT whose lr defaults to 0.01": (
-        "friendly_adversarial_training", _with_default(_FAT_TEMPLATE.format(
+        "friendly_adversarial_training", _with_default(_trainer(_FAT_HEADER,
             attack_mode="eval",
             attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)[0]"),
             "lr=0.1", "lr=0.01"),
         ["1.4"], {TRAINING_DEFAULTS}),
     "AT whose epochs default to 3": (
-        "adversarial_training", _with_default(_AT_TEMPLATE.format(
+        "adversarial_training", _with_default(_trainer(_AT_HEADER,
             attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
             "epochs=5", "epochs=3"),
         ["1.4"], {TRAINING_DEFAULTS}),
