@@ -1,7 +1,8 @@
 """Make the student notebook from the solution: a short pipeline of nbgrader preprocessors.
 
 solutions/hwN_topic.ipynb → ClearSolutions → ClearHiddenTests → ClearOutput → set-up cell →
-notebooks/hwN_topic.ipynb. The README's Colab badges are written from the same settings.
+departure markers removed → notebooks/hwN_topic.ipynb. The README's Colab badges are written
+from the same settings.
 """
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from autograder import course, homeworks
 
 README = homeworks.REPO_ROOT / "README.md"
 _BADGES = re.compile(r"(<!-- colab-badges:start -->\n).*?(<!-- colab-badges:end -->)", re.S)
+# `<!-- departure EX: phrase -->` before a sentence that tells students where the homework departs
+# from its original: the phrase must appear in exercise EX's row of docs/coverage.md
+# (tests/test_coverage.py). Provenance is for staff, so students' notebooks do not carry it.
+DEPARTURE = re.compile(r"<!-- departure (\S+): (.+?) -->\n?")
 
 
 def use_course_setup_cell(nb: nbformat.NotebookNode, homework: homeworks.Homework) \
@@ -36,6 +41,9 @@ def student_version(solution: nbformat.NotebookNode, homework: homeworks.Homewor
     for step in PIPELINE:
         nb, resources = step.preprocess(nb, resources)
     nb.metadata.pop("celltoolbar", None)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = DEPARTURE.sub("", cell.source)
     return use_course_setup_cell(nb, homework)
 
 

@@ -131,7 +131,7 @@ def test_mle_and_posterior_params(hw):
                                      "(α + y, β + N − y).")
 
 
-@check("1", points=2)
+@check("1", points=1)
 def test_posterior_mean_and_var_match_scipy(hw):
     """posterior_mean and posterior_var: match scipy.stats.beta on random parameters"""
     rng = np.random.default_rng(301)
@@ -147,7 +147,7 @@ def test_posterior_map_is_the_mode(hw):
         _check_posterior(hw, *random_beta_problem(rng), what_fails={"map"})
 
 
-@check("1", points=2, hidden=True)
+@check("1", points=1, hidden=True)
 def test_posterior_on_hidden_parameters(hw):
     """posterior_mean, posterior_var, posterior_map: hidden random parameters"""
     rng = hidden_rng()
@@ -226,7 +226,7 @@ def _check_map_loss(hw, alpha, beta, y, N):
                           "(set its derivative to zero to see why).")
 
 
-@check("1", points=2)
+@check("1", points=1)
 def test_map_loss_is_minimised_at_map(hw):
     """map_loss: its numerical minimiser is θ_MAP (and the MLE for Beta(1, 1))"""
     for problem in ((3.0, 5.0, 4, 10), (1.0, 1.0, 7, 10), (10.0, 2.0, 0, 5), (2.0, 2.0, 30, 40)):
@@ -355,7 +355,7 @@ def _check_gradients(hw, rng, M, H, against: str):
                               f"(expected ≤ {tol:g}). {hint}")
 
 
-@check("2.1", points=2)
+@check("2.1", points=1)
 def test_gradients_match_finite_differences(hw):
     """gradients: match centred finite differences (≤ 1e-7)"""
     hw = TensorsAsArrays(hw)
@@ -364,7 +364,7 @@ def test_gradients_match_finite_differences(hw):
         _check_gradients(hw, rng, M, H, against="finite differences")
 
 
-@check("2.1", points=2, hidden=True)
+@check("2.1", points=1, hidden=True)
 def test_gradients_match_autograd_on_random_shapes(hw):
     """gradients: match torch autograd on hidden random shapes"""
     hw = TensorsAsArrays(hw)
@@ -460,7 +460,7 @@ TANGENT_RULES = ("Check the tangent rules: (uv)` = u`v + uv`, sin(u)` = cos(u) u
                  "log(u)` = u`/u, exp(u)` = exp(u) u`.")
 
 
-@check("2.2", points=2)
+@check("2.2", points=1)
 def test_dual_numbers_on_the_example(hw):
     """Dual: f = ln(sin x1) + x1 exp(x2) and both partial derivatives at (π/6, 1)"""
     hw = TensorsAsArrays(hw)
@@ -492,7 +492,7 @@ def test_dual_numbers_mix_with_plain_numbers(hw):
                           hint="A plain number c acts as the dual number (c, 0).")
 
 
-@check("2.2", points=2, hidden=True)
+@check("2.2", points=1, hidden=True)
 def test_dual_numbers_on_hidden_expressions(hw):
     """Dual: value and derivative of hidden random expressions"""
     hw = TensorsAsArrays(hw)

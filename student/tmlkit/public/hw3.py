@@ -105,7 +105,7 @@ def test_mle_and_posterior_params(hw):
                                      "(α + y, β + N − y).")
 
 
-@check("1", points=2)
+@check("1", points=1)
 def test_posterior_mean_and_var_match_scipy(hw):
     """posterior_mean and posterior_var: match scipy.stats.beta on random parameters"""
     rng = np.random.default_rng(301)
@@ -192,7 +192,7 @@ def _check_map_loss(hw, alpha, beta, y, N):
                           "(set its derivative to zero to see why).")
 
 
-@check("1", points=2)
+@check("1", points=1)
 def test_map_loss_is_minimised_at_map(hw):
     """map_loss: its numerical minimiser is θ_MAP (and the MLE for Beta(1, 1))"""
     for problem in ((3.0, 5.0, 4, 10), (1.0, 1.0, 7, 10), (10.0, 2.0, 0, 5), (2.0, 2.0, 30, 40)):
@@ -295,7 +295,7 @@ TANGENT_RULES = ("Check the tangent rules: (uv)` = u`v + uv`, sin(u)` = cos(u) u
                  "log(u)` = u`/u, exp(u)` = exp(u) u`.")
 
 
-@check("2.2", points=2)
+@check("2.2", points=1)
 def test_dual_numbers_on_the_example(hw):
     """Dual: f = ln(sin x1) + x1 exp(x2) and both partial derivatives at (π/6, 1)"""
     hw = TensorsAsArrays(hw)
@@ -573,7 +573,7 @@ def test_one_vs_six(hw):
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
 GRADER_ONLY = [('2.1', 'forward: a1, z1, a2 and y_hat match the definitions', 1.0),
- ('2.1', 'gradients: match centred finite differences (≤ 1e-7)', 2.0),
+ ('2.1', 'gradients: match centred finite differences (≤ 1e-7)', 1.0),
  ('3', 'softmax: finite and correct for logits of ±1e3', 1.0),
  ('3', "cross_entropy: per-example losses match torch's negative log-likelihood", 1.0),
  ('3', 'net: softmax(relu(X W1 + b1) W2 + b2)', 1.0)]
