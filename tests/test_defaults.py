@@ -65,11 +65,9 @@ DEFAULTS: dict[str, dict[str, dict[str, tuple[tuple[str, ...], str]]]] = {
             "beta": ((), "extra: an optional helper the notebook suggests, not graded itself"),
         },
         "init_params": {"seed": (("test_init_params",), "")},
-        "fit_mlp": {
-            "lr": ((), "extra: the solution's own helper, not in the contract"),
-            "batch_size": ((), "extra: the solution's own helper, not in the contract"),
-            "history": ((), "extra: the solution's own helper, not in the contract"),
-        },
+        "fit_mlp": {argument: ((), "extra: a helper the notebook describes for fit_mnist_mlp and "
+                                     "fit_one_vs_six; no check calls it")
+                    for argument in ("lr", "batch_size", "history")},
         "fit_mnist_mlp": {
             "epochs": (("test_fit_mnist_mlp_documented_defaults",), ""),
             "seed": (("test_fit_mnist_mlp_documented_defaults",), ""),
