@@ -22,7 +22,9 @@ from conftest import graded_solution, replace_function
 
 from autograder import homeworks
 from autograder.grade import grade
+from autograder.sandbox import Limits
 from tmlkit.errors import GRADER_PACKAGE_HINT
+from tmlkit.isolation import landlock_abi
 
 # (case, homework, function, replacement). Each must fail all of the function's own checks.
 BY_IMPORT = [
@@ -155,6 +157,20 @@ def test_borrowing_by_import_earns_nothing(case, homework_id, function, source, 
                                   tmp_path / "borrowed.ipynb")
     result = grade(homework_id, submission)
     assert_borrowing_fails(result, homework_id, function, GRADER_PACKAGE_HINT.split(":")[0])
+
+
+@pytest.mark.skipif(not landlock_abi(), reason="no Landlock here (Linux 5.13 or later)")
+@pytest.mark.parametrize("case, homework_id, function, source", BY_PATH,
+                         ids=[case[0] for case in BY_PATH])
+def test_borrowing_by_path_earns_nothing_where_landlock_holds(case, homework_id, function, source,
+                                                              tmp_path):
+    """Without the drop to `nobody` (as in CI: Python under /root), the child's own Landlock
+    rules keep the grader's files unreadable: it may find them, never read them."""
+    submission = replace_function(homeworks.get(homework_id).solution, function, source,
+                                  tmp_path / "borrowed.ipynb")
+    result = grade(homework_id, submission, limits=Limits(drop_privileges=False))
+    assert any("file system confined (Landlock" in line for line in result.sandbox), result.sandbox
+    assert_borrowing_fails(result, homework_id, function, None)
 
 
 DROP_PYTHON = Path("/opt/tmlcpu/bin/python3")

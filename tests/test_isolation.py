@@ -12,6 +12,7 @@ with the confinement switched off: there every attack works, so the test can fai
 """
 from __future__ import annotations
 
+import ast
 import csv
 import hashlib
 import json
@@ -30,7 +31,7 @@ from conftest import REPO, write_notebook
 from autograder import batch
 from autograder.grade import grade
 from autograder.sandbox import Limits
-from hostile.cases import ATTRIBUTION, EXPLAIN, GOOD, IMPORTS, INVERT, PARTS
+from hostile.cases import ATTRIBUTION, GOOD, IMPORTS, INVERT, PARTS
 from tmlkit import isolation
 
 needs_landlock = pytest.mark.skipif(
@@ -209,7 +210,8 @@ def _assert_every_attack_failed(root: Path, targets: dict, before: dict, clean_r
     out = root / "out"
     hostile = json.loads((out / "students" / "z_hostile" / "results.json").read_text())
     explain = [t for t in hostile["tests"] if t["name"].split(" ", 1)[1].startswith("explain")]
-    assert explain and all(t["score"] == t["max_score"] for t in explain), explain
+    assert explain and all(t["score"] == t["max_score"] for t in explain), \
+        [t["output"] for t in explain]
     assert hostile["score"] == 11, hostile["output"]
     assert "file system confined (Landlock" in hostile["output"], hostile["output"]
     clean_scores, clean_grades = clean_run
@@ -265,7 +267,8 @@ def test_gradescope_harness(root):
     results = run_submission(image, {"hw1.ipynb": notebook.read_bytes()})
     time.sleep(LATE_S + 1.5)
     explain = [t for t in results["tests"] if t["name"].split(" ", 1)[1].startswith("explain")]
-    assert explain and all(t["score"] == t["max_score"] for t in explain), explain
+    assert explain and all(t["score"] == t["max_score"] for t in explain), \
+        [t["output"] for t in explain]
     assert "file system confined (Landlock" in results["output"], results["output"]
     assert _snapshot(*watched) == before and (root / "canary.txt").is_file()
     for folder in targets["open_dirs"]:
@@ -288,11 +291,64 @@ def test_without_confinement_every_attack_works(root):
             Path(folder, targets["token"]).unlink(missing_ok=True)
     [explain] = [t for t in result.tests if t.name.startswith("explain")]
     assert explain.score == 0
-    for attack in ("rewrite results 0", "rewrite results 2", "delete a file in $HOME", "write into the kit", "add a file to the kit",
+    for attack in ("rewrite results 0", "rewrite results 2", "delete a file in $HOME",
+                   "write into the kit", "add a file to the kit",
                    "write into " + str(root / "world-writable"), "read another notebook",
                    "grandchild: write into /tmp"):
         assert attack in explain.output, (attack, explain.output)
     assert isolation.UNCONFINED in "\n".join(result.sandbox)
+
+
+PROBE = """
+import os, signal, socket, subprocess, sys
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from tmlkit import isolation
+abi, scratch, outside = int(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+isolation.landlock_abi = lambda: abi            # a kernel that knows only this much
+print(isolation.confine(scratch, [sys.prefix, sys.base_prefix]), file=sys.stderr)
+
+
+def works(action):
+    try:
+        action()
+        return True
+    except OSError:
+        return False
+grandchild = subprocess.run(["setsid", "sh", "-c", f"echo x > {outside}/from-grandchild"]).returncode
+print({
+    "write scratch": works(lambda: (scratch / "a").write_text("x")),
+    "write outside": works(lambda: (outside / "new").write_text("x")),
+    "read outside": works(lambda: (outside / "canary").read_text()),
+    "truncate outside": works(lambda: os.truncate(outside / "canary", 0)),
+    "grandchild writes outside": grandchild == 0,
+    "tcp": works(lambda: socket.socket().bind(("127.0.0.1", 0))),
+    "signal the parent": works(lambda: os.kill(os.getppid(), 0)),
+})
+"""
+
+
+@needs_landlock
+@pytest.mark.parametrize("abi", sorted({1, 2, 3, 4, 5, 6, isolation.landlock_abi()}))
+def test_each_abi_confines_writes_and_reads(abi, tmp_path):
+    """Older kernels know fewer rights (Ubuntu 22.04's 5.15 has ABI 1): what each one stops.
+    The scratch folder stays writable, and writing or reading elsewhere fails on every ABI."""
+    if abi > isolation.landlock_abi():
+        pytest.skip(f"this kernel has ABI {isolation.landlock_abi()}")
+    scratch, outside = tmp_path / "scratch", tmp_path / "outside"
+    scratch.mkdir()
+    outside.mkdir()
+    (outside / "canary").write_text("kept")
+    done = subprocess.run([sys.executable, "-I", "-c", PROBE, str(REPO / "student"), str(abi),
+                           str(scratch), str(outside)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"Landlock ABI {abi}" in done.stderr
+    assert ast.literal_eval(done.stdout) == {
+        "write scratch": True, "write outside": False, "read outside": False,
+        "truncate outside": abi < 3, "grandchild writes outside": False,
+        "tcp": abi < 4, "signal the parent": abi < 6}
+    assert (outside / "canary").read_text() == ("" if abi < 3 else "kept")
+    assert sorted(p.name for p in outside.iterdir()) == ["canary"]
 
 
 def test_require_isolation_refuses_without_landlock(tmp_path, monkeypatch):
