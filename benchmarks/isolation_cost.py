@@ -50,6 +50,9 @@ def one_child(notebook: Path, confine: bool) -> tuple[float, float, float]:
         began = time.perf_counter()
         box.start()
         wall = time.perf_counter() - began
+        line = "; ".join(box.isolation)
+        if confine != ("file system confined (" in line):    # measure only what was asked for
+            raise SystemExit(f"the child was not as asked (confine={confine}): {line}")
         child = Submission(box)
         return wall, child.cpu_s(), child.peak_rss_mb()
 
