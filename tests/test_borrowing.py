@@ -203,6 +203,7 @@ def test_borrowing_by_path_earns_nothing_where_the_drop_holds(case, homework_id,
         shutil.rmtree(root, ignore_errors=True)
     import pwd
     assert f"runs as uid {pwd.getpwnam('nobody').pw_uid}" in results["output"], results["output"]
+    assert ("file system confined (Landlock" in results["output"]) == bool(landlock_abi())
     solution = graded_solution(homework_id)
     borrowed = own_checks(homework_id, function)
     scores = {t["name"]: t["score"] for t in results["tests"]}
