@@ -1,6 +1,7 @@
 """Grade a whole class: one worker process per student, a CSV of grades, feedback and a summary.
 
     python -m autograder grade-all hw1 SUBMISSIONS_DIR --jobs 2 -o OUT_DIR [--force] [--parts 1.1 2]
+        [--require-isolation]
 
 SUBMISSIONS_DIR holds one ``.ipynb`` per student, or one folder per student (Gradescope's
 "Export submissions" layout, optionally with ``submission_metadata.yml`` beside the folders).
@@ -8,6 +9,9 @@ Each student is graded by ``python -m autograder grade ... --results`` in a proc
 killed (with its sandbox children) after ``--timeout`` seconds, so one broken or hanging
 submission costs only its own row. Students whose ``results.json`` exists are skipped unless
 ``--force``; submissions that errored (timeout, crash) are retried on the next run.
+
+Each student's code is confined to a scratch folder of its own (``tmlkit.isolation``); where the
+kernel cannot do that, the summary says so, and ``--require-isolation`` refuses to start.
 
 OUT_DIR gets ``grades.csv``, ``summary.md`` and ``students/<id>/{results.json,feedback.md}``.
 """
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from autograder import homeworks
 from autograder.submission import IGNORED_FOLDERS, find_submission
+from tmlkit import isolation
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_TIMEOUT = 900.0
@@ -85,6 +90,15 @@ def _metadata(root: Path) -> dict[str, dict]:
 
 class NotASubmissionsFolder(ValueError):
     """The path given to grade-all is not a folder of submissions."""
+
+
+class IsolationUnavailable(RuntimeError):
+    """Isolation was required and this machine cannot confine the students' code."""
+
+
+def unconfined(results: dict | None) -> bool:
+    """Whether this results.json says the student's code ran with its file system unconfined."""
+    return isolation.UNCONFINED in (results or {}).get("output", "")
 
 
 def export_root(path: Path) -> Path:
@@ -261,7 +275,13 @@ def write_reports(homework_id: str, outcomes: list[Outcome], out: Path) -> dict:
     failed = sorted(((sum(s < max_scores[n] for s in per_test[n]) / max(1, len(per_test[n])), n)
                      for n in columns), reverse=True)
     errors = [o for o in outcomes if o.error]
+    exposed = [o.student.id for o in outcomes if unconfined(o.results)]
     lines = [f"# {homework_id}: summary of {len(outcomes)} submissions", ""]
+    if exposed:
+        lines += [f"**Warning: {len(exposed)} submission(s) ran with the file system NOT confined** "
+                  "(see the Sandbox line of their results.json): their code could read and write "
+                  "whatever the grader's user can. Their results may not be trusted: "
+                  + ", ".join(f"`{s}`" for s in exposed), ""]
     if totals:
         lines += [f"Total: mean **{statistics.mean(totals):.2f}**, median "
                   f"**{statistics.median(totals):g}** of {max_total:g} points "
@@ -283,14 +303,19 @@ def write_reports(homework_id: str, outcomes: list[Outcome], out: Path) -> dict:
                      f"{statistics.mean(values):.2f} | {statistics.median(values):g} | {full:.0%} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return {"students": len(outcomes), "errors": len(errors), "columns": columns,
+            "unconfined": len(exposed),
             "mean": statistics.mean(totals) if totals else 0.0,
             "median": statistics.median(totals) if totals else 0.0}
 
 
 def grade_all(homework_id: str, submissions: str | Path, out: str | Path, jobs: int = 1,
               force: bool = False, parts: list[str] | None = None,
-              timeout: float = DEFAULT_TIMEOUT, progress: bool = True) -> list[Outcome]:
+              timeout: float = DEFAULT_TIMEOUT, progress: bool = True,
+              require_isolation: bool = False) -> list[Outcome]:
     homework = homeworks.get(homework_id)
+    if require_isolation and not isolation.landlock_abi():
+        raise IsolationUnavailable("--require-isolation: this kernel cannot confine the students' "
+                                   "code (Landlock, Linux 5.13 or later, is not available here)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     students = discover(homework.id, submissions)

@@ -8,6 +8,7 @@
     python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
     python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
+        [--require-isolation]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
     python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR [--flag 0.5] [--jobs N]
 """
@@ -118,7 +119,8 @@ def _grade_all(args) -> int:
     from autograder.grade import check_parts
     check_parts(homeworks.get(args.homework).id, args.parts)
     outcomes = grade_all(args.homework, args.submissions, args.output, jobs=args.jobs,
-                         force=args.force, parts=args.parts, timeout=args.timeout)
+                         force=args.force, parts=args.parts, timeout=args.timeout,
+                         require_isolation=args.require_isolation)
     errors = [o for o in outcomes if o.error]
     print(f"graded {len(outcomes)} submissions ({sum(o.skipped for o in outcomes)} reused, "
           f"{len(errors)} could not be graded) -> {args.output}/grades.csv, summary.md")
@@ -213,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                            help="grade only these sections, e.g. --parts 1 2")
     grade_all.add_argument("--timeout", type=float, default=900.0,
                            help="wall-clock cap per student in seconds (default 900)")
+    grade_all.add_argument("--require-isolation", action="store_true",
+                           help="refuse to grade where the students' code cannot be confined to "
+                                "its scratch folder (no Landlock)")
     grade_all.add_argument("--similarity", action="store_true",
                            help="also write the similarity report to OUT_DIR/similarity")
     grade_all.add_argument("--flag", type=float, default=0.5,
@@ -241,10 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     export.set_defaults(run=_export_written)
 
     args = parser.parse_args(argv)
-    from autograder.batch import NotASubmissionsFolder
+    from autograder.batch import IsolationUnavailable, NotASubmissionsFolder
     from autograder.grade import UnknownPart
     try:
         return args.run(args)
-    except (homeworks.UnknownHomework, UnknownPart, NotASubmissionsFolder) as error:
+    except (homeworks.UnknownHomework, UnknownPart, NotASubmissionsFolder,
+            IsolationUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,9 +6,11 @@ import re
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 from autograder.checks_table import checks_of
+from tmlkit.isolation import landlock_abi
 from tmlkit.spec import check_info
 
 
@@ -30,3 +32,12 @@ def test_grading_speed_quick_run_prints_times_memory_and_ratio():
     # The child imports torch and numpy: a peak under 100 MB would mean it was not measured.
     assert int(grader.group(3)) > 100 and int(kernel.group(2)) > 100
     assert re.search(r"ratio\s+[\d.]+×", out)
+
+
+@pytest.mark.skipif(not landlock_abi(), reason="no Landlock here: nothing to measure")
+def test_isolation_cost_quick_run_prints_both_modes():
+    out = run_benchmark("benchmarks/isolation_cost.py", "--repeats", "2")
+    for mode in ("with", "without"):
+        assert re.search(rf"^{mode} confinement: start-up \d+ ms wall, \d+ ms CPU, peak RSS "
+                         r"[\d.]+ MB \(median of 2\)$", out, re.M), out
+    assert re.search(r"^confine\(\) itself: \d+ µs", out, re.M), out

@@ -22,7 +22,9 @@ from conftest import graded_solution, replace_function
 
 from autograder import homeworks
 from autograder.grade import grade
+from autograder.sandbox import Limits
 from tmlkit.errors import GRADER_PACKAGE_HINT
+from tmlkit.isolation import landlock_abi
 
 # (case, homework, function, replacement). Each must fail all of the function's own checks.
 BY_IMPORT = [
@@ -157,6 +159,23 @@ def test_borrowing_by_import_earns_nothing(case, homework_id, function, source, 
     assert_borrowing_fails(result, homework_id, function, GRADER_PACKAGE_HINT.split(":")[0])
 
 
+@pytest.mark.skipif(not landlock_abi(), reason="no Landlock here (Linux 5.13 or later)")
+@pytest.mark.parametrize("case, homework_id, function, source", BY_PATH,
+                         ids=[case[0] for case in BY_PATH])
+def test_borrowing_by_path_earns_nothing_where_landlock_holds(case, homework_id, function, source,
+                                                              tmp_path):
+    """Without the drop to `nobody` (as in CI: Python under /root), the child's own Landlock
+    rules keep the grader's files unreadable: it may find them, never read them."""
+    submission = replace_function(homeworks.get(homework_id).solution, function, source,
+                                  tmp_path / "borrowed.ipynb")
+    borrowed = own_checks(homework_id, function)
+    parts = sorted({t.number for t in graded_solution(homework_id).tests if t.name in borrowed})
+    result = grade(homework_id, submission, parts=parts, limits=Limits(drop_privileges=False))
+    assert any("file system confined (Landlock" in line for line in result.sandbox), result.sandbox
+    failed = {t.name for t in result.tests if t.score < t.max_score}
+    assert failed == borrowed, failed ^ borrowed     # the parts' other checks keep their points
+
+
 DROP_PYTHON = Path("/opt/tmlcpu/bin/python3")
 
 
@@ -184,6 +203,7 @@ def test_borrowing_by_path_earns_nothing_where_the_drop_holds(case, homework_id,
         shutil.rmtree(root, ignore_errors=True)
     import pwd
     assert f"runs as uid {pwd.getpwnam('nobody').pw_uid}" in results["output"], results["output"]
+    assert ("file system confined (Landlock" in results["output"]) == bool(landlock_abi())
     solution = graded_solution(homework_id)
     borrowed = own_checks(homework_id, function)
     scores = {t["name"]: t["score"] for t in results["tests"]}

@@ -167,6 +167,7 @@ class Limits:
     call_timeout_s: float | None = None  # caps every check's own CPU limit (tests, batch runs)
     drop_privileges: bool = True     # when root: run the child as `nobody`
     namespaces: bool = True          # `unshare --net --pid` around the child, where it works
+    confine: bool = True             # the child confines its file system (tmlkit.isolation)
 
 
 _UNPRIVILEGED_USER = "nobody"
@@ -262,7 +263,8 @@ class Sandbox:
         ids = unprivileged_ids() if self.limits.drop_privileges else None
         config = {"memory_bytes": self.limits.memory_bytes, "file_bytes": self.limits.file_bytes,
                   "cpu_seconds": self.limits.cpu_seconds, "open_files": self.limits.open_files,
-                  "processes": self.limits.processes if ids else None}
+                  "processes": self.limits.processes if ids else None,
+                  "scratch": self._workdir.name, "confine": self.limits.confine}
         if ids:
             config["uid"], config["gid"] = ids
             os.chown(self._workdir.name, *ids)

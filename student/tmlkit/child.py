@@ -13,10 +13,13 @@ import os
 import resource
 import socket
 import sys
+import tempfile
 import traceback
 import types
+from pathlib import Path
 
-from tmlkit import wire
+import tmlkit
+from tmlkit import data, isolation, wire
 from tmlkit.errors import GRADER_PACKAGE_HINT, borrows_from_grader
 
 OUTPUT_LIMIT = 4000
@@ -80,6 +83,19 @@ def _drop_privileges(uid: int | None, gid: int | None) -> str:
     except OSError as error:
         return f"runs as root: dropping privileges failed ({error})"
     return f"runs as uid {uid}"
+
+
+def _confine(config: dict) -> str:
+    """Confine the file system to the scratch folder (see ``tmlkit.isolation``)."""
+    if not config.get("confine", True):
+        return f"{isolation.UNCONFINED} (switched off by the grader)"
+    scratch = Path(config.get("scratch") or os.getcwd())
+    os.environ["TMPDIR"] = str(scratch)       # temporary files, like caches (HOME), stay inside
+    tempfile.tempdir = None
+    readable = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+                Path(tmlkit.__file__).parent}
+    readable |= {os.environ[key] for key in (data.DATA_ENV, data.CACHE_ENV) if key in os.environ}
+    return isolation.confine(scratch, sorted(map(str, readable)))
 
 
 def _student_traceback(error: BaseException) -> str:
@@ -210,12 +226,13 @@ def main() -> None:
     sock = socket.socket(fileno=fd)
     os.environ.pop("TML_GRADER_SECRET", None)
     os.environ.pop("TML_GRADER_SEED", None)
-    # rlimits first (RLIMIT_NPROC counts the processes of the user we become), then the user.
+    # rlimits first (RLIMIT_NPROC counts the processes of the user we become), then the user,
+    # then the file system: the last step before any student code runs.
     applied = _limit_resources(config)
     who = _drop_privileges(config.get("uid"), config.get("gid"))
-    isolation = [who, "limits: " + ", ".join(applied)]
+    confined = _confine(config)
     try:
-        Child(sock, isolation).serve()
+        Child(sock, [who, confined, "limits: " + ", ".join(applied)]).serve()
     except wire.WireError:
         pass
 
