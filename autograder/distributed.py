@@ -137,7 +137,7 @@ def cluster_engine(address: str, homework_id: str, timeout: float, needs_gpu: bo
             futures[future] = (student, piece)
         finished = 0
         try:
-            for future in as_completed(futures):
+            for future in as_completed(futures, loop=client.loop):
                 student, piece = futures[future]
                 try:
                     outcome = future.result()
