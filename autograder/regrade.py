@@ -143,13 +143,13 @@ def histogram_svg(deltas: list[float], width: int = 640, height: int = 220) -> s
         h = (base - 20) * n / top
         x = pad + i * step
         colour = "#999999" if value == 0 else ("#c62828" if value < 0 else "#2e7d32")
+        label = _signed(value) if value else "0"
         bars.append(f'<rect x="{x + step * 0.1:.1f}" y="{base - h:.1f}" width="{step * 0.8:.1f}" '
-                    f'height="{h:.1f}" fill="{colour}"><title>{n} student(s): {_signed(value)}'
-                    f'</title></rect>'
+                    f'height="{h:.1f}" fill="{colour}"><title>{n} student(s): {label}</title></rect>'
                     f'<text x="{x + step / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle" '
                     f'font-size="12">{n}</text>'
                     f'<text x="{x + step / 2:.1f}" y="{base + 16:.1f}" text-anchor="middle" '
-                    f'font-size="12">{_signed(value) if value else "0"}</text>')
+                    f'font-size="12">{label}</text>')
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'role="img" aria-label="histogram of the changes in total">'
             f'<line x1="{pad}" y1="{base}" x2="{width - pad}" y2="{base}" stroke="#333"/>'
