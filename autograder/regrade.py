@@ -115,7 +115,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _signed(value: float) -> str:
-    return f"{value:+g}"
+    return f"{value:+g}" if value else "0"
 
 
 def write_csv(changes: list[Change]) -> str:
@@ -143,7 +143,7 @@ def histogram_svg(deltas: list[float], width: int = 640, height: int = 220) -> s
         h = (base - 20) * n / top
         x = pad + i * step
         colour = "#999999" if value == 0 else ("#c62828" if value < 0 else "#2e7d32")
-        label = _signed(value) if value else "0"
+        label = _signed(value)
         bars.append(f'<rect x="{x + step * 0.1:.1f}" y="{base - h:.1f}" width="{step * 0.8:.1f}" '
                     f'height="{h:.1f}" fill="{colour}"><title>{n} student(s): {label}</title></rect>'
                     f'<text x="{x + step / 2:.1f}" y="{base - h - 4:.1f}" text-anchor="middle" '
