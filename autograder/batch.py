@@ -121,7 +121,7 @@ def merge_results(homework_id: str, pieces: list[tuple[str, dict]]) -> dict:
               "execution_time": round(sum(float(r.get("execution_time", 0.0)) for _, r in pieces), 3),
               "output": "\n".join(lines), "visibility": "visible", "stdout_visibility": "hidden",
               "tests": tests,
-              "extra_data": {"pieces": [label for label, _ in pieces]}}
+              "extra_data": {"pieces": {label: r.get("extra_data", {}) for label, r in pieces}}}
     if leaderboard:
         merged["leaderboard"] = list(leaderboard.values())
     return merged
@@ -432,7 +432,8 @@ def grade_all(homework_id: str, submissions: str | Path, out: str | Path, jobs: 
     base: dict[str, dict] = {}
     if merge_with is not None:
         from autograder.regrade import read_results
-        base = read_results(merge_with)
+        base = {student: results for student, results in read_results(merge_with).items()
+                if not results.get("extra_data", {}).get("batch_error")}     # nothing to keep
     if scheduler is None:
         _warn_without_gpu(homework.id, parts)
         engine = local_pool(homework.id, jobs, timeout)
