@@ -12,12 +12,16 @@ The class is graded by each of ``--engines``, one after the other in the same ru
 grade-all's pool of ``--jobs`` processes; ``dask`` is a Dask cluster, by default a LocalCluster of
 ``--jobs`` single-threaded worker processes on 127.0.0.1 started here (its start-up is timed
 apart), or the running cluster at ``--scheduler``. Every engine must give the same grades
-(checked: grades.csv compared; ``TML_GRADER_SEED`` is fixed for the run).
+(checked: grades.csv compared; ``TML_GRADER_SEED`` is fixed for the run). Beside the wall time
+it prints the CPU seconds the graders used per submission (every process this run started and
+reaped, the LocalCluster's workers and their graders included): a figure that a loaded machine
+skews far less than wall time.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -49,6 +53,12 @@ def timed(submissions: Path, out: Path, jobs: int, parts: list[str] | None,
     seconds = time.perf_counter() - began
     assert not any(o.error for o in outcomes), [o.error for o in outcomes if o.error]
     return seconds
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of every child process reaped so far, and of the children they reaped."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def local_cluster(workers: int):
@@ -91,6 +101,7 @@ def main() -> None:
         grades = {}
         for engine in args.engines:
             cluster, scheduler, label = None, None, f"local pool, {args.jobs} jobs"
+            cpu_before = children_cpu_s()
             if engine == "dask":
                 began = time.perf_counter()
                 cluster = None if args.scheduler else local_cluster(args.jobs)
@@ -104,10 +115,13 @@ def main() -> None:
             finally:
                 if cluster is not None:
                     cluster.close()
+            graded = args.class_size * len(runs)
+            cpu = ("CPU not visible (external cluster)" if args.scheduler and engine == "dask" else
+                   f"{(children_cpu_s() - cpu_before) / graded:.2f} CPU s per submission")
             grades[engine] = (tmp / engine / "grades.csv").read_text()
             m = statistics.median(runs)
             print(f"{args.class_size} submissions, {label}: {m:.1f} s (median of {len(runs)}), "
-                  f"{m / args.class_size:.2f} s per submission; load average "
+                  f"{m / args.class_size:.2f} s per submission, {cpu}; load average "
                   f"{os.getloadavg()[0]:.1f} at the end", flush=True)
         if len(set(grades.values())) > 1:
             raise SystemExit(f"the engines disagree: compare the grades.csv of {', '.join(grades)}")
