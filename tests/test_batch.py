@@ -122,11 +122,17 @@ def test_cli_grade_all(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
     shutil.copy(HW1.solution, subs / "alice.ipynb")
+    old = tmp_path / "old" / "students" / "alice"             # an earlier run gave alice 3 points
+    old.mkdir(parents=True)
+    (old / "results.json").write_text(json.dumps({"score": 3, "tests": []}))
     done = subprocess.run([sys.executable, "-m", "autograder", "grade-all", "hw1", str(subs),
-                           "--jobs", "1", "-o", str(tmp_path / "out"), "--parts", *PARTS],
+                           "--jobs", "1", "-o", str(tmp_path / "out"), "--parts", *PARTS,
+                           "--compare", str(tmp_path / "old")],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "graded 1 submissions" in done.stdout
+    assert "compared 1 students: 1 totals change (1 up, 0 down)" in done.stdout
+    assert "alice,3,5,2," in (tmp_path / "out" / "regrade" / "regrade.csv").read_text()
     assert read_csv(tmp_path / "out" / "grades.csv")["alice"]["total"] == "5"
     assert (tmp_path / "out" / "summary.md").is_file()
 
