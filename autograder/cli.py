@@ -5,10 +5,11 @@
     python -m autograder deps [--check]
     python -m autograder release [HW ...]
     python -m autograder student-tree -o build/student
-    python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden]
+    python -m autograder gradescope HW -o HW_autograder.zip [--hidden-visibility hidden] [--leaderboard]
     python -m autograder prepare-data mnist cifar10 -o DATA_DIR
     python -m autograder grade-all HW SUBMISSIONS_DIR --jobs N -o OUT_DIR [--force] [--parts ...]
-        [--require-isolation]
+        [--require-isolation] [--scheduler tcp://HOST:8786] [--merge-with DIR] [--compare OLD_DIR]
+    python -m autograder regrade-diff OLD_DIR NEW_DIR [-o REPORT_DIR]
     python -m autograder export-written SUBMISSION.ipynb -o answers.html [--pdf answers.pdf]
     python -m autograder similarity HW SUBMISSIONS_DIR -o REPORT_DIR [--flag 0.5] [--jobs N]
 """
@@ -31,7 +32,7 @@ def _grade(args) -> int:
 
     def report(result) -> None:
         if args.results:
-            result.write_json(args.results)
+            result.write_json(args.results, leaderboard=args.leaderboard)
         print(f"{homework.id} — {submission}")
         print(result.table(), flush=True)
     try:
@@ -103,7 +104,7 @@ def _gradescope(args) -> int:
     from autograder.gradescope import build_zip
     output = args.output or f"{args.homework}_autograder.zip"
     built = build_zip(args.homework, output, hidden_visibility=args.hidden_visibility,
-                      time_limit_s=args.time_limit)
+                      time_limit_s=args.time_limit, leaderboard=args.leaderboard)
     print(f"wrote {built}")
     return 0
 
@@ -120,14 +121,29 @@ def _grade_all(args) -> int:
     check_parts(homeworks.get(args.homework).id, args.parts)
     outcomes = grade_all(args.homework, args.submissions, args.output, jobs=args.jobs,
                          force=args.force, parts=args.parts, timeout=args.timeout,
+                         scheduler=args.scheduler, merge_with=args.merge_with,
                          require_isolation=args.require_isolation)
     errors = [o for o in outcomes if o.error]
     print(f"graded {len(outcomes)} submissions ({sum(o.skipped for o in outcomes)} reused, "
           f"{len(errors)} could not be graded) -> {args.output}/grades.csv, summary.md")
+    if args.compare:
+        _regrade_diff(argparse.Namespace(old=args.compare, new=args.output,
+                                         output=str(Path(args.output) / "regrade")))
     if args.similarity:
         return _similarity(argparse.Namespace(
             homework=args.homework, submissions=args.submissions, flag=args.flag, jobs=args.jobs,
             output=str(Path(args.output) / "similarity")))
+    return 0
+
+
+def _regrade_diff(args) -> int:
+    from autograder.regrade import regrade_diff
+    output = args.output or str(Path(args.new) / "regrade")
+    changes = regrade_diff(args.old, args.new, output)
+    moved = [c for c in changes if c.delta]
+    print(f"compared {sum(c.delta is not None for c in changes)} students: {len(moved)} totals change "
+          f"({sum(c.delta > 0 for c in moved)} up, {sum(c.delta < 0 for c in moved)} down) "
+          f"-> {output}/regrade.html, regrade.csv")
     return 0
 
 
@@ -162,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="end the whole run by then: checks not started score 0 (no limit by default)")
     grade.add_argument("--results", help="also write Gradescope's results.json here")
     grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
+    grade.add_argument("--leaderboard", action="store_true",
+                       help="with --results: add Gradescope's leaderboard array (what the checks measured)")
     grade.set_defaults(run=_grade)
 
     normalize = commands.add_parser("normalize", help="put solution notebooks in committed form "
@@ -197,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     gradescope.add_argument("--time-limit", type=float, default=DEFAULT_TIME_LIMIT_S, metavar="SECONDS",
                             help=f"each grading run ends by then (default {DEFAULT_TIME_LIMIT_S}: "
                                  "Gradescope kills a run at 600)")
+    gradescope.add_argument("--leaderboard", action="store_true",
+                            help="results.json carries a leaderboard (enable it in the assignment's "
+                                 "settings): figures the grader measured, e.g. hw1's CIFAR-10 accuracy")
     gradescope.set_defaults(run=_gradescope)
 
     prepare = commands.add_parser("prepare-data", help="save local dataset copies that grading "
@@ -218,12 +239,30 @@ def main(argv: list[str] | None = None) -> int:
     grade_all.add_argument("--require-isolation", action="store_true",
                            help="refuse to grade where the students' code cannot be confined to "
                                 "its scratch folder (no Landlock)")
+    grade_all.add_argument("--scheduler", metavar="tcp://HOST:8786",
+                           help="grade on this Dask cluster's workers instead of --jobs local "
+                                "processes; sections that need a GPU go to workers started with "
+                                "--resources GPU=1 (docs/instructors.md)")
+    grade_all.add_argument("--merge-with", metavar="DIR",
+                           help="keep these results for the sections not graded now: a grade-all "
+                                "output folder or a Gradescope export (e.g. --parts 3 on GPU "
+                                "workers over Gradescope's parts 1-2)")
+    grade_all.add_argument("--compare", metavar="OLD_DIR",
+                           help="then write OUT_DIR/regrade: what changed since OLD_DIR "
+                                "(as regrade-diff)")
     grade_all.add_argument("--similarity", action="store_true",
                            help="also write the similarity report to OUT_DIR/similarity")
     grade_all.add_argument("--flag", type=float, default=0.5,
                            help="with --similarity: overall score from which pairs are shown "
                                 "side by side (default 0.5)")
     grade_all.set_defaults(run=_grade_all)
+
+    regrade = commands.add_parser("regrade-diff", help="which students' totals and checks a "
+                                  "regrade changes (HTML and CSV)")
+    regrade.add_argument("old", help="grade-all output folder or Gradescope export: before")
+    regrade.add_argument("new", help="grade-all output folder or Gradescope export: after")
+    regrade.add_argument("-o", "--output", help="folder for the report (default NEW/regrade)")
+    regrade.set_defaults(run=_regrade_diff)
 
     similarity = commands.add_parser("similarity", help="report pairs of submissions whose graded "
                                                         "functions are alike (HTML and CSV)")
@@ -247,10 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from autograder.batch import IsolationUnavailable, NotASubmissionsFolder
+    from autograder.distributed import ClusterError
     from autograder.grade import UnknownPart
+    from autograder.regrade import NotAResultsFolder
     try:
         return args.run(args)
-    except (homeworks.UnknownHomework, UnknownPart, NotASubmissionsFolder,
-            IsolationUnavailable) as error:
+    except (homeworks.UnknownHomework, UnknownPart, NotASubmissionsFolder, ClusterError,
+            NotAResultsFolder, IsolationUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

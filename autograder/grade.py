@@ -43,6 +43,14 @@ def known_parts(homework_id: str) -> list[str]:
                                                for n in number.split(".")])
 
 
+def gpu_sections(homework_id: str) -> list[str]:
+    """The sections holding a check whose full criterion needs a GPU (``@check(..., gpu=True)``):
+    ``grade-all`` on a cluster grades them, whole, on GPU workers only."""
+    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
+    return sorted({info.number for _, function in inspect.getmembers(module, inspect.isfunction)
+                   if (info := check_info(function)) is not None and info.gpu})
+
+
 def check_parts(homework_id: str, parts: list[str] | None) -> None:
     """Raise UnknownPart unless each of ``parts`` selects at least one check."""
     if not parts:
@@ -90,7 +98,7 @@ def grade(homework_id: str, submission: str | Path, limits: Limits | None = None
                              notes=[f"Note: {note}" for note in all_notes],
                              internal_errors=plugin.internal_errors,
                              sandbox=list(sandbox.isolation) if sandbox is not None else [],
-                             usage=plugin.usage)
+                             usage=plugin.usage, leaderboard=plugin.leaderboard)
 
     watchdog = None
     if deadline is not None:

@@ -75,7 +75,7 @@ chmod -R go-rwx "$SOURCE/autograder" "$SOURCE/setup.sh" "$SOURCE/run_autograder"
 chmod -R go+rX "$SOURCE/student"
 if [ -d "$SOURCE/data" ]; then export TML_DATA_DIR="$SOURCE/data"; chmod -R go+rX "$SOURCE/data"; fi
 {visibility}PYTHONPATH="$SOURCE" python3 -m autograder grade {homework} "$ROOT/submission" \\
-    --results "$RESULTS" --time-limit "${{TML_TIME_LIMIT_S:-{time_limit}}}"
+    --results "$RESULTS" --time-limit "${{TML_TIME_LIMIT_S:-{time_limit}}}"{leaderboard}
 if [ ! -f "$RESULTS" ]; then
     message="The autograder itself failed on this submission, so it could not be graded."
     message="$message Please tell your instructor; your submission is kept."
@@ -92,10 +92,11 @@ def _add(archive: zipfile.ZipFile, name: str, data: str | bytes, mode: int = 0o6
 
 
 def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | None = None,
-              time_limit_s: float = DEFAULT_TIME_LIMIT_S) -> Path:
+              time_limit_s: float = DEFAULT_TIME_LIMIT_S, leaderboard: bool = False) -> Path:
     """The zip for ``homework_id``. ``hidden_visibility`` ("hidden", "after_due_date") overrides
     the Gradescope visibility of hidden checks, "after_published" by default; ``time_limit_s``
-    bounds each grading run."""
+    bounds each grading run; with ``leaderboard`` each results.json carries Gradescope's
+    leaderboard array (docs/leaderboards.md), from figures the checks measured."""
     from autograder import deps   # reads TOML (Python 3.11+ or tomli): not needed to grade
     homework = homeworks.get(homework_id)
     if hidden_visibility not in (None, *HIDDEN_VISIBILITIES):
@@ -108,7 +109,8 @@ def build_zip(homework_id: str, output: str | Path, hidden_visibility: str | Non
         _add(archive, "setup.sh", SETUP_SH.format(datasets=" ".join(homework.datasets)), 0o755)
         _add(archive, "run_autograder",
              RUN_AUTOGRADER.format(homework=homework.id, visibility=visibility,
-                                   time_limit=f"{time_limit_s:g}"), 0o755)
+                                   time_limit=f"{time_limit_s:g}",
+                                   leaderboard=" --leaderboard" if leaderboard else ""), 0o755)
         # Fully pinned here, on the instructor's machine: the zip never reads pyproject.toml.
         _add(archive, "requirements.txt", deps.gradescope_requirements(homework.id))
         for folder, name in ((PACKAGE_DIR, "autograder"), (STUDENT_DIR, "student/tmlkit")):

@@ -13,7 +13,7 @@ import pytest
 from autograder.limits import cpu_limit
 from autograder.results import TestResult
 from autograder.sandbox import Budget, Sandbox, Submission, SubmissionError
-from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_leaderboard, take_notes, title
 
 NOT_RUN = "not run: the grading time limit was reached"
 
@@ -34,6 +34,7 @@ class GradingPlugin:
         self.internal_errors: list[str] = []
         self.collection_errors: list[str] = []
         self.usage: dict[str, dict[str, float]] = {}   # test → the child's cpu_s and wall_s on it
+        self.leaderboard: list[dict] = []        # figures the checks measured (tmlkit.spec.leaderboard)
 
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "check: points, visibility and time limit of a check")
@@ -76,6 +77,7 @@ class GradingPlugin:
     def pytest_runtest_call(self, item):
         info = check_info(item.function)
         take_notes()
+        take_leaderboard()
         if self.deadline is not None and time.monotonic() >= self.deadline:
             raise TimeLimitReached(NOT_RUN)
         if self.sandbox is not None and info is not None:
@@ -104,6 +106,7 @@ class GradingPlugin:
             return
         score, message = self._score(item, info, call.excinfo)
         message = "\n".join(take_notes() + ([message] if message else []))
+        self.leaderboard += take_leaderboard()
         self.results.append(TestResult(info.number, title(item.function), score, info.points,
                                        message, info.visibility, item.name))
 

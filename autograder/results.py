@@ -48,6 +48,7 @@ class GradingResult:
     internal_errors: list[str] = field(default_factory=list)
     sandbox: list[str] = field(default_factory=list)    # what confined the student's code
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # test → child cpu_s, wall_s
+    leaderboard: list[dict] = field(default_factory=list)  # Gradescope's {name, value, order}
 
     @property
     def score(self) -> float:
@@ -57,12 +58,14 @@ class GradingResult:
     def max_score(self) -> float:
         return round(sum(t.max_score for t in self.tests), 6)
 
-    def to_gradescope(self) -> dict:
+    def to_gradescope(self, leaderboard: bool = False) -> dict:
+        """Gradescope's results.json; with ``leaderboard``, its leaderboard array too (the
+        figures the checks measured, in docs/leaderboards.md's format)."""
         hidden = hidden_visibility()
         summary = [f"{self.homework}: {self.score:g} / {self.max_score:g} points "
                    f"(graded in {self.execution_time:.1f} s)."] + self.notes + (
                       ["Sandbox: " + "; ".join(self.sandbox)] if self.sandbox else [])
-        return {
+        results = {
             "score": self.score,
             "execution_time": round(self.execution_time, 3),
             "output": "\n".join(summary),
@@ -74,12 +77,15 @@ class GradingResult:
                        "extra_data": {"id": t.id}}
                       for t in self.tests],
         }
+        if leaderboard:
+            results["leaderboard"] = list(self.leaderboard)
+        return results
 
-    def write_json(self, path: str | Path) -> None:
+    def write_json(self, path: str | Path, leaderboard: bool = False) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_gradescope(), indent=2, allow_nan=False))
+        tmp.write_text(json.dumps(self.to_gradescope(leaderboard), indent=2, allow_nan=False))
         tmp.replace(path)
 
     def table(self, width: int | None = None) -> str:

@@ -122,11 +122,17 @@ def test_cli_grade_all(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
     shutil.copy(HW1.solution, subs / "alice.ipynb")
+    old = tmp_path / "old" / "students" / "alice"             # an earlier run gave alice 3 points
+    old.mkdir(parents=True)
+    (old / "results.json").write_text(json.dumps({"score": 3, "tests": []}))
     done = subprocess.run([sys.executable, "-m", "autograder", "grade-all", "hw1", str(subs),
-                           "--jobs", "1", "-o", str(tmp_path / "out"), "--parts", *PARTS],
+                           "--jobs", "1", "-o", str(tmp_path / "out"), "--parts", *PARTS,
+                           "--compare", str(tmp_path / "old")],
                           capture_output=True, text=True, cwd=REPO, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "graded 1 submissions" in done.stdout
+    assert "compared 1 students: 1 totals change (1 up, 0 down)" in done.stdout
+    assert "alice,3,5,2," in (tmp_path / "out" / "regrade" / "regrade.csv").read_text()
     assert read_csv(tmp_path / "out" / "grades.csv")["alice"]["total"] == "5"
     assert (tmp_path / "out" / "summary.md").is_file()
 
@@ -154,3 +160,35 @@ def test_parallel_workers_share_the_cores(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")      # an instructor's own setting wins
     grade_all("hw1", subs, tmp_path / "out", jobs=2, force=True, progress=False)
     assert seen.pop()["OMP_NUM_THREADS"] == "3"
+
+
+def test_plan_grades_gpu_sections_apart_only_on_a_cluster():
+    from autograder.batch import WHOLE, Piece, plan
+    from autograder.grade import gpu_sections, known_parts
+    assert gpu_sections("hw1") == ["3"] and gpu_sections("hw4") == []
+    assert plan("hw1", None, split_gpu=False) == [Piece(WHOLE, None)]
+    cpu, gpu = plan("hw1", None, split_gpu=True)
+    assert cpu == Piece("cpu", tuple(s for s in known_parts("hw1") if s != "3"))
+    assert gpu == Piece("gpu", ("3",), gpu=True)
+    assert plan("hw1", ["2"], split_gpu=True) == [Piece(WHOLE, ("2",))]     # no GPU section asked
+    assert plan("hw1", ["3"], split_gpu=True) == [Piece("gpu", ("3",), gpu=True)]
+    assert plan("hw4", None, split_gpu=True) == [Piece(WHOLE, None)]
+
+
+def test_merge_results_replaces_whole_sections_in_order():
+    from autograder.batch import merge_results
+
+    def test(number, name, score, top=2.0):
+        return {"name": f"{number} {name}", "number": number, "score": score, "max_score": top,
+                "status": "passed" if score >= top else "failed"}
+    base = {"output": "hw1: from Gradescope", "tests": [test("1.1", "a", 2), test("3", "old", 2)],
+            "leaderboard": [{"name": "time", "value": 9.0, "order": "asc"}]}
+    gpu = {"output": "hw1: GPU", "execution_time": 5.0, "tests": [test("3", "new", 0, 4)],
+           "leaderboard": [{"name": "time", "value": 7.0, "order": "asc"}]}
+    cpu = {"output": "hw1: CPU", "execution_time": 1.0, "tests": [test("2.1", "b", 1), test("1.10", "c", 2)]}
+    merged = merge_results("hw1", [("export", base), ("gpu", gpu), ("cpu", cpu)])
+    assert [t["name"] for t in merged["tests"]] == ["1.1 a", "1.10 c", "2.1 b", "3 new"]
+    assert merged["score"] == 5 and merged["execution_time"] == 6.0
+    assert merged["output"].startswith("hw1: 5 / 10 points, merged from export, gpu, cpu.")
+    assert "[gpu] hw1: GPU" in merged["output"]
+    assert merged["leaderboard"] == [{"name": "time", "value": 7.0, "order": "asc"}]

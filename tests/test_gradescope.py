@@ -119,13 +119,14 @@ def run_submission(root: Path, files: dict[str, bytes], python: Path = VENV_BIN,
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
-    """One installed image per homework, built on first use."""
+    """One installed image per homework, built on first use, with the leaderboard enabled."""
     built = {}
 
     def image(homework_id: str) -> Path:
         if homework_id not in built:
             folder = tmp_path_factory.mktemp(homework_id)
-            zip_path = build_zip(homework_id, folder / f"{homework_id}_autograder.zip")
+            zip_path = build_zip(homework_id, folder / f"{homework_id}_autograder.zip",
+                                 leaderboard=True)
             built[homework_id] = install_zip(zip_path, folder / "autograder")
         return built[homework_id]
     return image
@@ -187,7 +188,38 @@ def test_zip_contents(zips, homework_id):
         assert extra in requirements
     assert f"grade {homework_id} " in run and "TML_HIDDEN_VISIBILITY" not in run
     assert "--time-limit" in run and "--no-cache-dir" in setup
+    assert "--leaderboard" not in run                  # only when asked for
     assert f'DATASETS="{" ".join(homeworks.get(homework_id).datasets)}"' in setup
+
+
+# Leaderboard entries (Gradescope's docs/leaderboards.md): name -> (order, the check that measured
+# it, how that check's own message states the value, where it does).
+LEADERBOARD = {
+    "hw1": {"invert: query rows (D = 10)": ("asc", "test_invert_recovers_model_exactly", None),
+            "attack: mean L2 / exact minimum": ("asc", "test_attack_perturbation_is_near_minimal",
+                                                None),
+            "CIFAR-10 accuracy (CPU run)": ("desc", "test_cifar_accuracy_within_budget",
+                                            "Accuracy {:.1%}"),
+            "CIFAR-10 training time, s (CPU run)": ("asc", "test_cifar_accuracy_within_budget",
+                                                    "in {:.1f} s")},
+    "hw5": {"adversarial_training: PGD-20 accuracy at eps = 0.1": (
+        "desc", "test_adversarial_training_is_robust", "/ {:.1%} (the grader's PGD)")},
+}
+
+
+def check_leaderboard(homework_id: str, results: dict) -> None:
+    """The entries are there, in Gradescope's format, with the values the checks reported."""
+    expected = LEADERBOARD.get(homework_id, {})
+    board = {entry["name"]: entry for entry in results["leaderboard"]}
+    assert {name: e["order"] for name, e in board.items()} == \
+        {name: order for name, (order, _, _) in expected.items()}
+    outputs = {t["extra_data"]["id"]: t["output"] for t in results["tests"]}
+    for name, (_, check, said) in expected.items():
+        if said is not None:
+            assert said.format(board[name]["value"]) in outputs[check], (name, outputs[check])
+    if homework_id == "hw1":
+        assert board["invert: query rows (D = 10)"]["value"] == 11     # D + 1, as the oracle counted
+        assert 1.0 <= board["attack: mean L2 / exact minimum"]["value"] <= 2.0
 
 
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
@@ -198,6 +230,7 @@ def test_solution_full_marks(images, homework_id):
     assert all(t["status"] == "passed" for t in results["tests"])
     visibilities = {t["visibility"] for t in results["tests"]}
     assert visibilities == {"visible", "after_published"}, visibilities   # hidden checks exist
+    check_leaderboard(homework_id, results)
 
 
 @pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
@@ -296,6 +329,7 @@ def test_hidden_visibility_option_in_zip(tmp_path):
     submission = partial_submission("hw4", tmp_path / "partial.ipynb")
     root = install_zip(zip_path, tmp_path / "autograder")
     results = run_submission(root, {"partial.ipynb": submission.read_bytes()})
+    assert "leaderboard" not in results                # a zip built without --leaderboard
     by_name = {t["extra_data"]["id"]: t["visibility"] for t in results["tests"]}
     assert by_name["test_weighted_least_squares_hidden"] == "hidden"
     assert by_name["test_weighted_least_squares"] == "visible"

@@ -20,7 +20,7 @@ from tmlkit import robustness as trusted          # models and data, built alike
 from tmlkit.numeric import as_array, as_float, as_pair, rel_error
 from tmlkit.errors import StudentException
 from tmlkit.wire import Build
-from tmlkit.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, check, hidden_rng, leaderboard, note
 
 FACTORY = "tmlkit.robustness:"
 
@@ -350,7 +350,7 @@ def _load(source: str, weights: dict, method: str):
                           "model you are given, in place, and return it.") from None
 
 
-def _check_robust_training(hw, method: str, extra: dict):
+def _check_robust_training(hw, method: str, extra: dict, post: bool = False):
     source = _source()
     s = at_setting(source)
     x, y = (a[:s["n"]] for a in trusted.images(source)[:2])
@@ -369,6 +369,8 @@ def _check_robust_training(hw, method: str, extra: dict):
     note(f"{len(x)} training images, {s['epochs']} epochs, ε = {eps:g}: natural / PGD-20 accuracy "
          f"on 500 test images: standard training {clean_s:.1%} / {robust_s:.1%}, yours "
          f"{clean:.1%} / {robust:.1%} (the grader's PGD).")
+    if post:
+        leaderboard(f"{method}: PGD-20 accuracy at eps = {eps:g}", robust)
     if clean < 0.5:
         raise CheckFailed(f"After {method} the model's natural accuracy is {clean:.1%} (at least "
                           "50% expected at this budget): train with SGD (momentum 0.9) at the "
@@ -385,7 +387,7 @@ def _check_robust_training(hw, method: str, extra: dict):
 @check("1.4", points=2, timeout=120)
 def test_adversarial_training_is_robust(hw):
     """adversarial_training: PGD accuracy clearly above a standard model of the same budget"""
-    _check_robust_training(hw, "adversarial_training", {})
+    _check_robust_training(hw, "adversarial_training", {}, post=True)
 
 
 @check("1.4", points=2, timeout=120)

@@ -46,6 +46,25 @@ def take_notes() -> list[str]:
     return taken
 
 
+_leaderboard: list[dict] = []
+
+
+def leaderboard(name: str, value: float, order: str = "desc") -> None:
+    """Post a figure the check itself measured to Gradescope's leaderboard (``name``, ``value``,
+    ``order``: "desc" ranks higher values first, "asc" lower). Only the grader's own
+    measurements go there, never a value the notebook reports; results.json carries them when
+    the zip was built with ``--leaderboard``."""
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order must be 'asc' or 'desc', not {order!r}")
+    _leaderboard.append({"name": name, "value": round(float(value), 6), "order": order})
+
+
+def take_leaderboard() -> list[dict]:
+    taken = list(_leaderboard)
+    _leaderboard.clear()
+    return taken
+
+
 @dataclass(frozen=True)
 class CheckInfo:
     number: str
@@ -53,10 +72,11 @@ class CheckInfo:
     visibility: str
     timeout: float | None
     fresh_process: bool = False
+    gpu: bool = False
 
 
 def check(number: str, points: float, *, hidden: bool = False, visibility: str | None = None,
-          timeout: float | None = None, fresh_process: bool = False):
+          timeout: float | None = None, fresh_process: bool = False, gpu: bool = False):
     """Declare a test's section number, points and visibility.
 
     Its time limit, in CPU seconds of the student's process, comes from the reference solution's
@@ -65,12 +85,17 @@ def check(number: str, points: float, *, hidden: bool = False, visibility: str |
 
     ``fresh_process`` restarts the student's process before the check (outside its time limit),
     so that a heavy check, such as training on CIFAR-10, does not inherit the memory that earlier
-    checks left behind there: Gradescope's container holds 768 MB in all."""
+    checks left behind there: Gradescope's container holds 768 MB in all.
+
+    ``gpu`` says that the check's full criterion needs a CUDA GPU (elsewhere it falls back to a
+    smaller CPU run): ``grade-all`` on a Dask cluster sends its section only to workers started
+    with ``--resources GPU=1``."""
     chosen = visibility or (HIDDEN if hidden else "visible")
     if chosen not in VISIBILITIES:
         raise ValueError(f"visibility must be one of {VISIBILITIES}, not {chosen!r}")
     return pytest.mark.check(CheckInfo(number, float(points), chosen,
-                                       None if timeout is None else float(timeout), fresh_process))
+                                       None if timeout is None else float(timeout), fresh_process,
+                                       gpu))
 
 
 def hidden_rng() -> np.random.Generator:

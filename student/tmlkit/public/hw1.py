@@ -9,7 +9,7 @@ from tmlkit import datasets
 from tmlkit.attribution import completeness_error
 from tmlkit.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
                             check_documented_defaults, lp_sizes, numerical_gradient, rel_error)
-from tmlkit.spec import CheckFailed, PartialCredit, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, PartialCredit, check, hidden_rng, leaderboard, note
 
 ACCURACY_BAR = 0.80
 
@@ -204,7 +204,7 @@ class Oracle:
         return inputs @ self.W + self.b
 
 
-def _check_inversion(hw, rng, D, C):
+def _check_inversion(hw, rng, D, C, post: bool = False):
     W, b = rng.normal(size=(D, C)), rng.normal(size=C)
     oracle = Oracle(W, b)
     W_hat, b_hat = as_pair(hw.invert(oracle, D), "invert(query, D)")
@@ -212,6 +212,8 @@ def _check_inversion(hw, rng, D, C):
                  hint="Query the zero input to get b, then the unit vectors e_i: row i of W is "
                       "query(e_i) - b.")
     assert_close(b_hat, b, "stolen b", tol=1e-8, hint="b is the score of the all-zeros input.")
+    if post:
+        leaderboard(f"invert: query rows (D = {D})", oracle.rows, order="asc")
     if oracle.rows > D + 1:
         raise PartialCredit(max(0.5, (D + 1) / oracle.rows),
                             f"W and b are exact, but you used {oracle.rows} query rows; D + 1 = "
@@ -221,7 +223,7 @@ def _check_inversion(hw, rng, D, C):
 @check("2.2", points=3)
 def test_invert_recovers_model_exactly(hw):
     """invert: recovers W and b exactly with at most D + 1 query rows"""
-    _check_inversion(hw, np.random.default_rng(7), D=10, C=4)
+    _check_inversion(hw, np.random.default_rng(7), D=10, C=4, post=True)
 
 
 GPU_BUDGET_S, GPU_BAR = 1000.0, 0.70
@@ -248,7 +250,7 @@ def _notebook_gpu_run(notebook: dict | None) -> dict | None:
     return run
 
 
-@check("3", points=4, timeout=GPU_BUDGET_S + 120, fresh_process=True)
+@check("3", points=4, timeout=GPU_BUDGET_S + 120, fresh_process=True, gpu=True)
 def test_cifar_accuracy_within_budget(hw, notebook=None):
     """train_cifar_model: test accuracy within the time budget"""
     run = _notebook_gpu_run(notebook) if cuda_available() else None
@@ -274,17 +276,20 @@ def test_cifar_accuracy_within_budget(hw, notebook=None):
         from tmlkit import data
         split = data.load_cifar10(download=False)
         x_train, y_train, x_test, y_test = split.x_train, split.y_train, split.x_test, split.y_test
-        budget, bar, label = GPU_BUDGET_S, GPU_BAR, "GPU run on the full CIFAR-10"
+        budget, bar, label, device = GPU_BUDGET_S, GPU_BAR, "GPU run on the full CIFAR-10", "GPU"
     else:
         x_train, y_train, x_test, y_test, name = datasets.small_cifar(CPU_TRAIN, CPU_TEST)
         bar = CPU_BAR if name.startswith("a CIFAR") else 0.80
         budget, label = CPU_BUDGET_S, f"CPU run on {name}: the GPU criterion was not evaluated"
+        device = "CPU"
     began = time.monotonic()
     predictions = hw.train_cifar_model(x_train, y_train, x_test, time_budget_s=budget)
     seconds = time.monotonic() - began
     measured = accuracy(as_array(predictions, "train_cifar_model's predictions",
                                  shape=y_test.shape), y_test)
     note(f"{label}. Accuracy {measured:.1%} (bar {bar:.0%}) in {seconds:.1f} s (budget {budget:g} s).")
+    leaderboard(f"CIFAR-10 accuracy ({device} run)", measured)
+    leaderboard(f"CIFAR-10 training time, s ({device} run)", seconds, order="asc")
     if seconds > budget * 1.05 + 5:
         raise CheckFailed("Over the time budget: stop training when time runs out.")
     if measured < bar:

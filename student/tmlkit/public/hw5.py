@@ -7,7 +7,7 @@ from tmlkit import robustness as trusted          # models and data, built alike
 from tmlkit.numeric import as_array, as_float, as_pair, rel_error
 from tmlkit.errors import StudentException
 from tmlkit.wire import Build
-from tmlkit.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, check, hidden_rng, leaderboard, note
 
 FACTORY = "tmlkit.robustness:"
 
