@@ -110,6 +110,20 @@ def path_mean_integrated_gradients(model, x, baseline, c, resolution: int) -> np
     return ((x - baseline) * points.grad.mean(dim=0)).detach().numpy()
 
 
+def reference_evaluation_attributions(model, X, resolution: int, baseline: float = 0.0):
+    """Exercise 22's pixel attributions (N, H, W) of images X (N, C, H, W), each for the class
+    the model predicts for its image, as the channel mean: (saliency by captum's
+    InputXGradient, integrated gradients by captum's right Riemann sum with N = resolution from
+    the constant image ``baseline``, the original's all-zero baseline by default)."""
+    saliency, ig = [], []
+    for x in np.asarray(X, dtype=np.float64):
+        c = int(np.argmax(logits(model, x)))
+        saliency.append(reference_saliency(model, x, [c])[0].mean(axis=0))
+        ig.append(reference_integrated_gradients(model, x, np.full_like(x, baseline), c,
+                                                 resolution, "riemann_right").mean(axis=0))
+    return np.stack(saliency), np.stack(ig)
+
+
 def logits(model, x) -> np.ndarray:
     import torch
     with torch.no_grad():
@@ -182,14 +196,21 @@ def channel_totals(model, path: str, x) -> np.ndarray:
 
 
 def channel_integrated_gradients(model, path: str, x, expert: int,
-                                 n_steps: int = 20) -> np.ndarray:
-    """captum's NeuronIntegratedGradients of channel ``expert`` (summed over positions) from
-    the zero input: a slip for Def. 4, which the expert check names when it sees it."""
-    from captum.attr import NeuronIntegratedGradients
-    attribution = NeuronIntegratedGradients(model, module_at(model, path)).attribute(
-        as_batch(x), neuron_selector=lambda out: out[:, int(expert)].reshape(len(out), -1)
-        .sum(dim=1), n_steps=n_steps)
-    return attribution.detach().numpy()[0]
+                                 resolution: int = 20) -> np.ndarray:
+    """Integrated gradients of channel ``expert`` (its output summed over positions) from the
+    zero input, as TruLens's LinearDoi samples the path (``resolution`` points, both ends):
+    what the kit's expert map used to be, which the expert check names when it sees it."""
+    import torch
+    kept = {}
+    handle = module_at(model, path).register_forward_hook(
+        lambda module, inputs, output: kept.update(a=output))
+    points = torch.as_tensor(linear_doi_points(x, None, resolution)).requires_grad_()
+    try:
+        model(points)
+    finally:
+        handle.remove()
+    kept["a"][:, int(expert)].sum().backward()
+    return (as_batch(x)[0] * points.grad.mean(dim=0)).detach().numpy()
 
 
 # ---------------------------------------------------------------------------------------------

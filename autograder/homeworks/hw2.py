@@ -536,7 +536,7 @@ def test_expert_attribution_hidden(hw):
 # 2.4 Evaluating attributions: pixel attribution, Average Drop %, Necessity Ordering
 # ---------------------------------------------------------------------------------------------
 
-@check("2.4", points=1)
+@check("2.4", points=0.5)
 def test_pixel_attribution(hw):
     """pixel_attribution: the mean over the channel axis, for one image or a batch"""
     rng = np.random.default_rng(36)
@@ -551,6 +551,60 @@ def test_pixel_attribution(hw):
                     "Average over the channel axis, the third from the end (C of (..., C, H, W)).")
             raise CheckFailed(f"pixel_attribution(attr of shape {shape}) is not the mean over "
                               f"channels. {hint}")
+
+
+# Baselines a student may take for "black" where Exercise 22 asks for the all-zero input: the
+# small CNN's black image (its input is the picture minus 0.5) and the darkest value present.
+EVALUATION_BASELINE_SLIPS = {
+    "-0.5 (the black image of the small CNN's input)": lambda x: -0.5,
+    "the image's minimum": lambda x: float(np.min(x)),
+}
+
+
+def _check_evaluation_attributions(hw, args, X, resolution, where):
+    model, reference_model = _cnn(args)
+    what = f"evaluation_attributions(model, X, resolution={resolution}) on {where}"
+    saliency, ig = as_pair(hw.evaluation_attributions(model, X, resolution), what)
+    expected_saliency, expected_ig = ref.reference_evaluation_attributions(reference_model, X,
+                                                                           resolution)
+    saliency = as_array(saliency, f"{what}[0] (saliency)", shape=expected_saliency.shape)
+    error = _norm_error(saliency, expected_saliency)
+    if error > 1e-5:
+        raise CheckFailed(f"{what}[0]: relative error {error:.2g} against captum's InputXGradient "
+                          "(expected ≤ 1e-5). Each row is the channel mean of x ⊙ ∇f_c(x), c the "
+                          "class predicted for that image.")
+    ig = as_array(ig, f"{what}[1] (integrated gradients)", shape=expected_ig.shape)
+    error = _norm_error(ig, expected_ig)
+    if error > 1e-5:
+        def from_baseline(baseline):     # IG of each image from its own constant baseline
+            return np.stack([ref.reference_evaluation_attributions(
+                reference_model, x[None], resolution, baseline(x))[1][0] for x in X])
+        slip = next((name for name, baseline in EVALUATION_BASELINE_SLIPS.items()
+                     if _norm_error(ig, from_baseline(baseline)) < 1e-4), None)
+        hint = (f"Your path starts at {slip}. " if slip else "") + (
+            "Exercise 22's integrated gradients start at the all-zero input (Eq. 3 with "
+            "N = resolution), for the class predicted for each image, averaged over channels.")
+        raise CheckFailed(f"{what}[1]: relative error {error:.2g} against captum's right Riemann "
+                          f"sum (expected ≤ 1e-5). {hint}")
+
+
+@check("2.4", points=1)
+def test_evaluation_attributions(hw):
+    """evaluation_attributions: saliency and IG from the all-zero input, per predicted class"""
+    rng = np.random.default_rng(42)
+    _check_evaluation_attributions(hw, (12, 3, 16, 5), rng.uniform(size=(3, 3, 16, 16)), 6,
+                                   "3 images")
+
+
+@check("2.4", points=0.5, hidden=True)
+def test_evaluation_attributions_hidden(hw):
+    """evaluation_attributions: hidden models, images and resolutions"""
+    rng = hidden_rng()
+    channels, size = int(rng.integers(1, 4)), 4 * int(rng.integers(2, 5))
+    args = (int(rng.integers(1 << 30)), channels, size, int(rng.integers(2, 7)))
+    _check_evaluation_attributions(hw, args, rng.uniform(size=(int(rng.integers(1, 4)), channels,
+                                                                size, size)),
+                                   int(rng.integers(2, 30)), "hidden images")
 
 
 BIAS_SHIFT = 4.0    # raises every logit of the linear model: Average Drop divides by f_c(x) > 0
@@ -779,7 +833,7 @@ def _cnn_metric_case(rng, seed, image):
     return Build(CNN, (*args, 4, True)), predict, X, attrs
 
 
-@check("2.4", points=1)
+@check("2.4", points=0.5)
 def test_metrics_on_cnn(hw):
     """average_drop and necessity_ordering: agree with the reference on a CNN"""
     model, predict, X, attrs = _cnn_metric_case(np.random.default_rng(39), 9, 0)
@@ -789,7 +843,7 @@ def test_metrics_on_cnn(hw):
                      predict, X[0], attrs[0], "a small CNN (float64)")
 
 
-@check("2.4", points=1, hidden=True)
+@check("2.4", points=0.5, hidden=True)
 def test_metrics_hidden(hw):
     """average_drop and necessity_ordering: hidden linear models and CNNs"""
     rng = hidden_rng()
