@@ -100,14 +100,16 @@ def reference_integrated_gradients(model, x, baseline, c, n_steps: int = 500,
     return attribution.detach().numpy()[0]
 
 
-def path_mean_integrated_gradients(model, x, baseline, c, resolution: int) -> np.ndarray:
-    """(x - x_b) ⊙ the mean of ∇f_c at ``resolution`` points from x to x_b, both ends included
-    (TruLens's LinearDoi): another rule than Eq. 3, which the checks name when they see it."""
+def rule_integrated_gradients(model, x, baseline, c, alphas, weights) -> np.ndarray:
+    """(x - x_b) ⊙ Σ_k w_k ∇f_c(x_b + α_k (x - x_b)), with torch autograd: any quadrature rule
+    for the path integral (the checks name the rule a wrong answer used)."""
     import torch
-    points = torch.as_tensor(linear_doi_points(x, baseline, resolution)).requires_grad_()
-    model(points)[:, int(c)].sum().backward()
     x, baseline = as_batch(x)[0], as_batch(baseline)[0]
-    return ((x - baseline) * points.grad.mean(dim=0)).detach().numpy()
+    alphas = torch.as_tensor(np.asarray(alphas, dtype=np.float64)).reshape(-1, 1, 1, 1)
+    path = (baseline + alphas * (x - baseline)).requires_grad_()
+    model(path)[:, int(c)].sum().backward()
+    weights = torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(-1, 1, 1, 1)
+    return ((x - baseline) * (weights * path.grad).sum(dim=0)).detach().numpy()
 
 
 def reference_evaluation_attributions(model, X, resolution: int, baseline: float = 0.0):

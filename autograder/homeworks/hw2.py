@@ -281,12 +281,16 @@ def _integrated_gradients(hw, args, x, baseline, resolution, c):
     return got, reference_model, what
 
 
-# Other rules for the path integral: what plausible slips compute, for the hint.
+# Other rules for the path integral, as (alphas, weights) for N steps: what plausible slips
+# compute, for the hint.
 IG_RULES = {
-    "riemann_left": "the left Riemann sum (i = 0..N-1, the baseline included, x left out)",
-    "riemann_trapezoid": "the trapezoid rule",
-    "riemann_middle": "the midpoint rule",
-    "gausslegendre": "Gauss-Legendre quadrature (captum's default)",
+    "TruLens's LinearDoi (the mean over N points from x to the baseline, both ends included)":
+        lambda N: (np.linspace(0, 1, N), np.full(N, 1 / N)),
+    "the left Riemann sum (the baseline included, x left out)":
+        lambda N: (np.arange(N) / N, np.full(N, 1 / N)),
+    "the trapezoid rule": lambda N: (np.linspace(0, 1, N + 1),
+                                     np.r_[0.5, np.ones(N - 1), 0.5] / N),
+    "the midpoint rule": lambda N: ((np.arange(N) + 0.5) / N, np.full(N, 1 / N)),
 }
 
 
@@ -297,13 +301,9 @@ def _check_ig_right_sum(hw, args, x, baseline, c, resolution):
     error = _norm_error(got, expected)
     if error <= 1e-5:
         return
-    rules = {"TruLens's LinearDoi (the mean over N points from x to the baseline, both ends "
-             "included)": ref.path_mean_integrated_gradients(reference_model, x, baseline, c,
-                                                             resolution)}
-    rules.update({name: ref.reference_integrated_gradients(reference_model, x, baseline, c,
-                                                            resolution, method)
-                  for method, name in IG_RULES.items()})
-    slip = next((name for name, value in rules.items() if _norm_error(got, value) <= 1e-4), None)
+    slip = next((name for name, rule in IG_RULES.items()
+                 if _norm_error(got, ref.rule_integrated_gradients(
+                     reference_model, x, baseline, c, *rule(resolution))) <= 1e-4), None)
     hint = (f"Your map is {slip}. " if slip else "") + (
         "Eq. 3 averages the gradient at the N points x_b + (x - x_b) i/N, i = 1..N (x itself "
         "included, the baseline not), then multiplies by (x - x_b).")
