@@ -29,20 +29,41 @@ def exact_shapley(f, x, background):
 '''
 
 INFLUENCE_BY_HAND = '''
-def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
+def get_internal_influences(model, x_pp, x, layer_name, doi, qoi, baseline=None):
     wrapper = get_model_wrapper(model, device="cpu")
     quantity = ComparativeQoI(*[int(c) for c in qoi]) if np.ndim(qoi) else ClassQoI(int(qoi))
-    distribution = PointDoi(cut=Cut(layer_name)) if doi == "point" else \\
-        LinearDoi(resolution=10, cut=Cut(layer_name))
+    batch = np.asarray(x_pp, dtype=np.float32).reshape(1, *np.shape(x_pp)[-3:])
+    start = np.zeros_like(batch) if baseline is None else \\
+        np.asarray(baseline, dtype=np.float32).reshape(batch.shape)
+    distribution = PointDoi(cut=InputCut()) if doi == "point" else \\
+        LinearDoi(baseline=start, resolution=10, cut=InputCut())
     attribution = InternalInfluence(wrapper, Slice(Cut(layer_name), OutputCut()), quantity,
                                     distribution, multiply_activation=False)
-    influence = attribution.attributions(np.asarray(x_pp, dtype=np.float32).reshape(1, *np.shape(x_pp)[-3:]))
-    per_neuron = influence[0].sum(axis=(1, 2))
+    per_neuron = attribution.attributions(batch)[0].sum(axis=(1, 2))
     return per_neuron, int(np.argmax(per_neuron))
 '''
 
-# Integrated gradients by the trapezoid rule on resolution + 1 points, with torch autograd.
-IG_TRAPEZOID = '''
+# Def. 4 with torch autograd and a forward hook, no TruLens.
+EXPERT_BY_HAND = '''
+def expert_attribution(model, x_pp, layer_name, expert):
+    module = model
+    for part in layer_name.split("_"):
+        module = module[int(part)] if part.isdigit() else getattr(module, part)
+    dtype = next(model.parameters()).dtype
+    image = torch.as_tensor(np.asarray(x_pp, dtype=np.float64).reshape(1, *np.shape(x_pp)[-3:]))
+    image = image.to(dtype).requires_grad_(True)
+    kept = []
+    handle = module.register_forward_hook(lambda m, i, output: kept.append(output))
+    try:
+        model(image)
+    finally:
+        handle.remove()
+    kept[0][0, int(expert)].sum().backward()
+    return (image * image.grad)[0].detach().numpy().astype(np.float64)
+'''
+
+# Eq. 3 (the right Riemann sum) with torch autograd, in chunks of the path.
+IG_RIGHT_SUM_BY_HAND = '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
     dtype = next(model.parameters()).dtype
     x = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])).to(dtype)
@@ -50,16 +71,36 @@ def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=
     if c is None:
         with torch.no_grad():
             c = int(model(x[None])[0].argmax())
-    alphas = torch.linspace(0, 1, int(resolution) + 1, dtype=dtype)
-    weights = torch.full_like(alphas, 1.0 / int(resolution))
-    weights[0] = weights[-1] = 0.5 / int(resolution)
+    steps = int(resolution)
+    alphas = torch.arange(1, steps + 1, dtype=dtype) / steps
     total = torch.zeros_like(x)
-    for start in range(0, len(alphas), 64):
+    for start in range(0, steps, 64):
         a = alphas[start:start + 64].reshape(-1, 1, 1, 1)
         path = (base + a * (x - base)).requires_grad_(True)
         model(path)[:, int(c)].sum().backward()
-        total += (weights[start:start + 64].reshape(-1, 1, 1, 1) * path.grad).sum(dim=0)
-    return ((x - base) * total).detach().numpy().astype(np.float64)
+        total += path.grad.sum(dim=0)
+    return ((x - base) * total / steps).detach().numpy().astype(np.float64)
+'''
+
+# Exercise 22's attributions for all images at once, with captum-free torch code: saliency
+# from one batched gradient, integrated gradients from the all-zero input by the right sum.
+EVALUATION_BATCHED = '''
+def evaluation_attributions(model, X, resolution):
+    dtype = next(model.parameters()).dtype
+    X = torch.as_tensor(np.asarray(X, dtype=np.float64)).to(dtype)
+    with torch.no_grad():
+        classes = model(X).argmax(dim=1)
+    rows = torch.arange(len(X))
+    image = X.clone().requires_grad_(True)
+    model(image)[rows, classes].sum().backward()
+    saliency = (image * image.grad).mean(dim=1)
+    total = torch.zeros_like(X)
+    for k in range(1, int(resolution) + 1):
+        point = (k / int(resolution) * X).requires_grad_(True)
+        model(point)[rows, classes].sum().backward()
+        total += point.grad
+    ig = (X * total / int(resolution)).mean(dim=1)
+    return saliency.detach().double().numpy(), ig.detach().double().numpy()
 '''
 
 # Average Drop and necessity ordering with masks built for all images / all stages at once.
@@ -138,10 +179,13 @@ ALTERNATIVES: dict[str, dict[str, tuple[list[str], dict[str, str]]]] = {
     },
     "hw2": {
         "Shapley values by permutations": (["1.2"], {"exact_shapley": SHAPLEY_BY_PERMUTATIONS}),
-        "influence from a hand-made Slice and DoIs": (
-            ["2.3"], {"get_internal_influences": INFLUENCE_BY_HAND}),
-        "integrated gradients by the trapezoid rule": (
-            ["2.2"], {"visualize_integrated_gradients": IG_TRAPEZOID}),
+        "influence from a hand-made Slice and DoIs, the expert map with torch autograd": (
+            ["2.3"], {"get_internal_influences": INFLUENCE_BY_HAND,
+                      "expert_attribution": EXPERT_BY_HAND}),
+        "integrated gradients by Eq. 3 with torch autograd": (
+            ["2.2"], {"visualize_integrated_gradients": IG_RIGHT_SUM_BY_HAND}),
+        "Exercise 22's attributions batched, with torch autograd": (
+            ["2.4"], {"evaluation_attributions": EVALUATION_BATCHED}),
         "attribution metrics with vectorised masks": (
             ["2.4"], {"average_drop": METRICS_VECTORISED.split("\n\n\ndef necessity")[0],
                       "necessity_ordering": "def necessity" +

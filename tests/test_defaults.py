@@ -55,6 +55,9 @@ DEFAULTS: dict[str, dict[str, dict[str, tuple[tuple[str, ...], str]]]] = {
             "c": (("test_integrated_gradients_default_class",), ""),
             "show": ((), "unexercised: the grader passes show=False (drawing is not graded)"),
         },
+        "get_internal_influences": {
+            "baseline": (("test_internal_influence_linear_from_input",), ""),
+        },
         "necessity_ordering": {
             "batch_size": ((), EXTRA + "; the necessity checks call it without batch_size"),
         },

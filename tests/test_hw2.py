@@ -31,22 +31,64 @@ PRODUCT = {"test_product_model_shap",
 SALIENCY = {"test_saliency_matches_captum",
             "test_saliency_hidden"}
 IG_DEFAULT = "test_integrated_gradients_default_class"
-IG = {"test_integrated_gradients_completeness",
-      "test_integrated_gradients_match_captum",
-      "test_integrated_gradients_hidden",
-      IG_DEFAULT}
-_IG_DEFAULT = '''
+IG_SUM = {"test_integrated_gradients_right_riemann_sum",
+          "test_integrated_gradients_hidden"}
+IG = IG_SUM | {IG_DEFAULT}
+# Eq. 3 with TruLens: a LinearDoi from x down to the last of the right sum's points
+_IG_RIGHT_SUM = '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
     wrapper = _wrap(model)
     batch = _batch(x)
     {choose}
-    ig = IntegratedGradients(wrapper, baseline=_batch(baseline), resolution=int(resolution),
-                             qoi=ClassQoI(int(c)), rebatch_size=25)
-    return ig.attributions(batch)[0]
+    start, steps = _batch(baseline), int(resolution)
+    gradients = InternalInfluence(wrapper, (InputCut(), OutputCut()), ClassQoI(int(c)),
+                                  LinearDoi(start + (batch - start) / steps, steps,
+                                            cut=InputCut()), multiply_activation=False)
+    return ({factor} * gradients.attributions(batch))[0]
 '''
-INFLUENCE = {"test_internal_influence_point_and_linear",
-             "test_internal_influence_comparative",
-             "test_internal_influence_hidden"}
+_IG_DEFAULT = _IG_RIGHT_SUM.replace("{factor}", "(batch - start)")
+# Riemann sums other than Eq. 3's, with torch autograd: alphas of the N points, in [0, 1]
+_IG_RULE = '''
+def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
+    dtype = next(model.parameters()).dtype
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])).to(dtype)
+    base = torch.as_tensor(np.asarray(baseline, dtype=np.float64).reshape(x.shape)).to(dtype)
+    if c is None:
+        c = int(model(x[None])[0].argmax())
+    N = int(resolution)
+    alphas, weights = {rule}
+    path = (base + alphas.reshape(-1, 1, 1, 1) * (x - base)).requires_grad_(True)
+    model(path)[:, int(c)].sum().backward()
+    mean = (weights.reshape(-1, 1, 1, 1) * path.grad).sum(dim=0)
+    return ((x - base) * mean).detach().numpy().astype(np.float64)
+'''
+INFLUENCE_POINT = "test_internal_influence_point"
+INFLUENCE_LINEAR = {"test_internal_influence_linear_from_input",
+                    "test_internal_influence_hidden"}
+INFLUENCE = INFLUENCE_LINEAR | {INFLUENCE_POINT, "test_internal_influence_comparative"}
+_INFLUENCE = '''
+def get_internal_influences(model, x_pp, x, layer_name, doi, qoi, baseline=None):
+    wrapper = _wrap(model)
+    quantity = ComparativeQoI(*qoi) if isinstance(qoi, (tuple, list)) else ClassQoI(int(qoi))
+    batch = _batch(x_pp)
+    {distribution}
+    influence = InternalInfluence(wrapper, Cut(layer_name), quantity, distribution,
+                                  multiply_activation={multiply}).attributions(batch)[0]
+    per_neuron = influence.reshape(influence.shape[0], -1).sum(axis=1)
+    return per_neuron, int(per_neuron.argmax())
+'''
+EXPERT = {"test_expert_attribution", "test_expert_attribution_hidden"}
+EVALUATION = {"test_evaluation_attributions", "test_evaluation_attributions_hidden"}
+_EVALUATION = '''
+def evaluation_attributions(model, X, resolution):
+    saliency, ig = [], []
+    for x in np.asarray(X):
+        _, maps = visualize_saliency_map(model, x, k=1, show=False)
+        saliency.append(pixel_attribution(maps[0]))
+        ig.append(pixel_attribution(visualize_integrated_gradients(
+            model, x, {baseline}, resolution, show=False)))
+    return np.stack(saliency), np.stack(ig)
+'''
 AVERAGE_DROP_LINEAR = ("test_average_drop_linear_model")
 NECESSITY_LINEAR = ("test_necessity_ordering_linear_model")
 METRICS_CNN_AND_HIDDEN = {"test_metrics_on_cnn",
@@ -128,35 +170,82 @@ def visualize_saliency_map(model, x, k=3, show=True):
     return classes, attributions
 ''', "2.1", {"test_saliency_matches_captum"},
         "default is 5"),
-    "IG multiplied by x instead of (x - baseline)": ("visualize_integrated_gradients", '''
+    "IG multiplied by x instead of (x - baseline)": (
+        "visualize_integrated_gradients",
+        _IG_RIGHT_SUM.format(choose="c = int(_scores(model, batch)[0].argmax()) if c is None "
+                                    "else c", factor="batch"),
+        "2.2", IG, "multiplies by (x - x_b)"),
+    # Eq. 3 is the right Riemann sum: the kit's former definition (TruLens's IntegratedGradients,
+    # a mean over both ends of the path) and other rules lose exactly the sum's checks
+    "IG as TruLens's IntegratedGradients (the mean over both ends, not Eq. 3)": (
+        "visualize_integrated_gradients", '''
 def visualize_integrated_gradients(model, x, baseline, resolution, c=None, show=True):
     wrapper = _wrap(model)
     batch = _batch(x)
     if c is None:
         c = int(_scores(model, batch)[0].argmax())
-    path = LinearDoi(baseline=_batch(baseline), resolution=int(resolution))
-    gradient = InternalInfluence(wrapper, (InputCut(), OutputCut()), ClassQoI(int(c)), path,
-                                 multiply_activation=False).attributions(batch)
-    return (gradient * batch)[0]
-''', "2.2", IG, "(x - baseline)"),
+    ig = IntegratedGradients(wrapper, baseline=_batch(baseline), resolution=int(resolution),
+                             qoi=ClassQoI(int(c)), rebatch_size=25)
+    return ig.attributions(batch)[0]
+''', "2.2", IG_SUM, "TruLens's LinearDoi"),
+    "IG by the left Riemann sum": (
+        "visualize_integrated_gradients",
+        _IG_RULE.format(rule="torch.arange(N, dtype=dtype) / N, torch.full((N,), 1 / N, "
+                             "dtype=dtype)"),
+        "2.2", IG_SUM, "left Riemann sum"),
+    "IG by the trapezoid rule": (
+        "visualize_integrated_gradients",
+        _IG_RULE.format(rule="torch.linspace(0, 1, N + 1, dtype=dtype), torch.cat([torch.full("
+                             "(1,), 0.5 / N), torch.full((N - 1,), 1 / N), torch.full((1,), "
+                             "0.5 / N)]).to(dtype)"),
+        "2.2", IG_SUM, "trapezoid rule"),
     # (`c = c or top`, which turns an explicit c = 0 into the top class, already fails the
-    # completeness and captum checks: they pass c = 0 where the top class is not 0.)
+    # right-sum check: it passes c = 0 where the top class is not 0.)
     "IG whose default class is 0": (
         "visualize_integrated_gradients", _IG_DEFAULT.format(choose="c = 0 if c is None else c"),
         "2.2", {IG_DEFAULT}, "highest score"),
     "IG that crashes when c is None": (
         "visualize_integrated_gradients", _IG_DEFAULT.format(choose="pass"), "2.2", {IG_DEFAULT},
         "TypeError"),
-    "internal influence in attribution space (multiply_activation=True)":
-        ("get_internal_influences", '''
-def get_internal_influences(model, x_pp, x, layer_name, doi, qoi):
-    wrapper = _wrap(model)
-    quantity = ComparativeQoI(*qoi) if isinstance(qoi, (tuple, list)) else ClassQoI(int(qoi))
-    influence = InternalInfluence(wrapper, Cut(layer_name), quantity, doi).attributions(
-        _batch(x_pp))[0]
-    per_neuron = influence.reshape(influence.shape[0], -1).sum(axis=1)
-    return per_neuron, int(per_neuron.argmax())
-''', "2.3", INFLUENCE, "mean layer gradient"),
+    "internal influence in attribution space (multiply_activation=True)": (
+        "get_internal_influences", _INFLUENCE.format(
+            distribution="distribution = PointDoi(cut=InputCut()) if doi == 'point' else "
+                         "LinearDoi(_batch(baseline) if baseline is not None else None, "
+                         "cut=InputCut())", multiply="True"),
+        "2.3", INFLUENCE, "the layer's output at x"),
+    # The original's linear DoI runs in input space, from the baseline image: the kit's former
+    # definition (the DoI at the layer's cut) and a path from the zero input lose exactly it
+    "influence with the linear DoI at the layer (in activation space)": (
+        "get_internal_influences", _INFLUENCE.format(distribution="distribution = doi",
+                                                     multiply="False"),
+        "2.3", INFLUENCE_LINEAR, "applied at the layer"),
+    "influence with the linear DoI from the zero input, whatever the baseline": (
+        "get_internal_influences", _INFLUENCE.format(
+            distribution="distribution = PointDoi(cut=InputCut()) if doi == 'point' else "
+                         "LinearDoi(cut=InputCut())", multiply="False"),
+        "2.3", INFLUENCE_LINEAR, "starts at the all-zero input"),
+    # Def. 4 is x ⊙ ∇_x h_k: the kit's former map (IG of the channel) and the raw gradient
+    "expert map as integrated gradients of the channel": ("expert_attribution", '''
+def expert_attribution(model, x_pp, layer_name, expert):
+    attribution = InternalInfluence(_wrap(model), Slice(InputCut(), Cut(layer_name)),
+                                    InternalChannelQoI(int(expert)), LinearDoi(resolution=20),
+                                    multiply_activation=True)
+    return attribution.attributions(_batch(x_pp))[0]
+''', "2.3", EXPERT, "integrated gradients of the channel"),
+    "expert map without ⊙ x": ("expert_attribution", '''
+def expert_attribution(model, x_pp, layer_name, expert):
+    attribution = InputAttribution(_wrap(model), qoi_cut=Cut(layer_name),
+                                   qoi=InternalChannelQoI(int(expert)), multiply_activation=False)
+    return attribution.attributions(_batch(x_pp))[0]
+''', "2.3", EXPERT, "plain gradient"),
+    # Exercise 22 asks for IG from the all-zero baseline; the kit's former choice was the black
+    # image, -0.5 in the small CNN's input
+    "Exercise 22's IG from the black image (-0.5)": (
+        "evaluation_attributions", _EVALUATION.format(baseline="np.full_like(x, -0.5)"),
+        "2.4", EVALUATION, "-0.5"),
+    "Exercise 22's IG from the image's darkest value": (
+        "evaluation_attributions", _EVALUATION.format(baseline="np.full_like(x, x.min())"),
+        "2.4", EVALUATION, "minimum"),
     "Average Drop on softmax probabilities with a soft mask (not the original definition)":
         ("average_drop", '''
 def average_drop(model, X, pixel_attrs):
@@ -225,7 +314,8 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
 @pytest.mark.parametrize("name", list(ALTERNATIVES["hw2"]))
 def test_alternative_correct_code_keeps_full_marks(name, tmp_path):
     """Other correct ways (tests/alternatives.py): Shapley values by permutations, the influence
-    from a hand-made Slice and DoIs, IG by the trapezoid rule, metrics with vectorised masks."""
+    from a hand-made Slice and DoIs, the expert map, IG and Exercise 22's attributions with torch
+    autograd, metrics with vectorised masks."""
     parts, functions = ALTERNATIVES["hw2"][name]
     submission = HW2.solution
     for function, source in functions.items():
@@ -264,6 +354,41 @@ def test_references_agree_with_what_they_stand_for():
     point = ref.reference_layer_influence(cnn, "classifier", rng.uniform(size=(3, 16, 16)), 2,
                                           "point")
     assert np.allclose(point, np.eye(5)[2])     # ∂ logit_2 / ∂ logits = e_2
+    # after the last ReLU the gradient is the classifier's weights, the same at every input,
+    # so the linear DoI gives the point DoI's influence
+    x, baseline = rng.uniform(size=(3, 16, 16)), rng.uniform(size=(3, 16, 16))
+    assert np.allclose(ref.reference_layer_influence(cnn, "features.7", x, 1, "linear", baseline),
+                       ref.reference_layer_influence(cnn, "features.7", x, 1, "point"))
+    # the linear DoI's points: x first, the baseline last, equally spaced
+    points = ref.linear_doi_points(x, baseline)
+    assert np.allclose(points[0], x) and np.allclose(points[-1], baseline)
+    assert np.allclose(np.diff(points, axis=0), (baseline - x) / 9)
+    # Eq. 3 on a linear model is exact: IG = (x - x_b) ⊙ W_c at any N
+    model = ref.linear_image_model(3, 3, 4, 5)
+    W, _ = ref.linear_image_weights(3, 3, 4, 5)
+    x, baseline = rng.uniform(size=(3, 4, 4)), rng.uniform(size=(3, 4, 4))
+    assert np.allclose(ref.reference_integrated_gradients(model, x, baseline, 2, 3,
+                                                          "riemann_right"),
+                       (x - baseline) * W[2].reshape(x.shape))
+    # Eq. 3 by brute force on a ReLU net: N gradients at k/N, k = 1..N, with torch autograd
+    import torch
+    cnn, N = small_cnn(4, 3, 16, 5), 7
+    x, baseline = rng.uniform(size=(3, 16, 16)), rng.uniform(size=(3, 16, 16))
+    path = torch.as_tensor(np.stack([baseline + k / N * (x - baseline) for k in range(1, N + 1)]))
+    path.requires_grad_(True)
+    cnn(path)[:, 3].sum().backward()
+    by_hand = (x - baseline) * path.grad.numpy().mean(axis=0)
+    assert np.allclose(ref.reference_integrated_gradients(cnn, x, baseline, 3, N, "riemann_right"),
+                       by_hand, rtol=1e-6, atol=1e-12)
+    # Def. 4 by hand: x ⊙ the gradient of channel 2's total output at features.4
+    kept = {}
+    handle = cnn.features[4].register_forward_hook(lambda m, i, o: kept.update(a=o))
+    image = torch.as_tensor(x[None]).requires_grad_(True)
+    cnn(image)
+    handle.remove()
+    kept["a"][0, 2].sum().backward()
+    assert np.allclose(ref.reference_expert_attribution(cnn, "features.4", x, 2),
+                       (image * image.grad).detach().numpy()[0])
 
 
 def test_solution_notebook_runs_top_to_bottom(tmp_path):

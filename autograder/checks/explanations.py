@@ -88,12 +88,42 @@ def reference_saliency(model, x, classes) -> np.ndarray:
                      .detach().numpy()[0] for c in classes])
 
 
-def reference_integrated_gradients(model, x, baseline, c, n_steps: int = 500) -> np.ndarray:
-    """captum's IntegratedGradients (Gauss-Legendre, n_steps) for class c: (C, H, W)."""
+def reference_integrated_gradients(model, x, baseline, c, n_steps: int = 500,
+                                   method: str = "gausslegendre") -> np.ndarray:
+    """captum's IntegratedGradients for class c: (C, H, W). ``method="riemann_right"`` is the
+    original's Eq. 3, (x - x_b) ⊙ 1/N Σ_{i=1..N} ∇f_c(x_b + (x - x_b) i/N) with N = n_steps;
+    the default, Gauss-Legendre, approximates the integral itself."""
     from captum.attr import IntegratedGradients
     attribution = IntegratedGradients(model).attribute(
-        as_batch(x), baselines=as_batch(baseline), target=int(c), n_steps=n_steps)
+        as_batch(x), baselines=as_batch(baseline), target=int(c), n_steps=n_steps,
+        method=method)
     return attribution.detach().numpy()[0]
+
+
+def rule_integrated_gradients(model, x, baseline, c, alphas, weights) -> np.ndarray:
+    """(x - x_b) ⊙ Σ_k w_k ∇f_c(x_b + α_k (x - x_b)), with torch autograd: any quadrature rule
+    for the path integral (the checks name the rule a wrong answer used)."""
+    import torch
+    x, baseline = as_batch(x)[0], as_batch(baseline)[0]
+    alphas = torch.as_tensor(np.asarray(alphas, dtype=np.float64)).reshape(-1, 1, 1, 1)
+    path = (baseline + alphas * (x - baseline)).requires_grad_()
+    model(path)[:, int(c)].sum().backward()
+    weights = torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(-1, 1, 1, 1)
+    return ((x - baseline) * (weights * path.grad).sum(dim=0)).detach().numpy()
+
+
+def reference_evaluation_attributions(model, X, resolution: int, baseline: float = 0.0):
+    """Exercise 22's pixel attributions (N, H, W) of images X (N, C, H, W), each for the class
+    the model predicts for its image, as the channel mean: (saliency by captum's
+    InputXGradient, integrated gradients by captum's right Riemann sum with N = resolution from
+    the constant image ``baseline``, the original's all-zero baseline by default)."""
+    saliency, ig = [], []
+    for x in np.asarray(X, dtype=np.float64):
+        c = int(np.argmax(logits(model, x)))
+        saliency.append(reference_saliency(model, x, [c])[0].mean(axis=0))
+        ig.append(reference_integrated_gradients(model, x, np.full_like(x, baseline), c,
+                                                 resolution, "riemann_right").mean(axis=0))
+    return np.stack(saliency), np.stack(ig)
 
 
 def logits(model, x) -> np.ndarray:
@@ -102,34 +132,87 @@ def logits(model, x) -> np.ndarray:
         return model(as_batch(x, next(model.parameters()).dtype)).double().numpy()[0]
 
 
-def reference_layer_influence(model, path: str, x, qoi, doi: str,
+def linear_doi_points(x, baseline, resolution: int = 10) -> np.ndarray:
+    """The linear DoI in input space, as TruLens's ``LinearDoi`` samples it: ``resolution``
+    points x_b + α (x - x_b), α = 1, 1 - 1/(r-1), ..., 0, both ends included: (r, C, H, W)."""
+    x = np.asarray(x, dtype=np.float64).reshape(np.shape(x)[-3:])
+    baseline = np.zeros_like(x) if baseline is None else \
+        np.asarray(baseline, dtype=np.float64).reshape(x.shape)
+    alphas = [1.0] if resolution == 1 else [1 - i / (resolution - 1) for i in range(resolution)]
+    return np.stack([baseline + alpha * (x - baseline) for alpha in alphas])
+
+
+def _quantity(model, qoi):
+    """The QoI as a forward function for captum: the logit of class qoi, or y_c1 - y_c2."""
+    def quantity(inputs):
+        out = model(inputs)      # one forward pass: captum hooks the layer on it
+        if isinstance(qoi, (tuple, list)):
+            return out[:, int(qoi[0])] - out[:, int(qoi[1])]
+        return out[:, int(qoi)]
+    return quantity
+
+
+def reference_layer_influence(model, path: str, x, qoi, doi: str, baseline=None,
                               resolution: int = 10) -> np.ndarray:
-    """Mean over the DoI of ∂q/∂a, a the output of the layer at ``path``, summed over the spatial
-    positions of each channel: (K,). The point DoI is a itself; the linear DoI is the
-    ``resolution`` points α a, α = 1, 1 - 1/(r-1), ..., 0, equally spaced (a zero baseline in the
-    layer's own activation space). q is the logit of class qoi, or y_c1 - y_c2 for a pair."""
+    """Influence of each channel of the layer at ``path`` (Def. 3): ∂q/∂a, a the layer's
+    output, averaged over the DoI and summed over the channel's positions: (K,). The DoI lives
+    in *input* space: the point DoI is x itself, the linear DoI ``linear_doi_points`` from
+    ``baseline`` (None: the all-zero input). q is the logit of class qoi, or y_c1 - y_c2 for a
+    pair. captum's LayerGradientXActivation without the activation factor gives ∂q/∂a."""
     import torch
-    layer = module_at(model, path)
-    batch = as_batch(x)
-    alphas = [1.0] if doi == "point" else [1 - i / (resolution - 1) for i in range(resolution)]
-    total = None
-    for alpha in alphas:
-        kept = {}
-
-        def scale_output(module, inputs, output, alpha=alpha, kept=kept):
-            kept["a"] = (alpha * output).detach().requires_grad_()
-            return kept["a"]
-
-        handle = layer.register_forward_hook(scale_output)
-        try:
-            out = model(batch)[0]
-        finally:
-            handle.remove()
-        q = out[qoi[0]] - out[qoi[1]] if isinstance(qoi, (tuple, list)) else out[int(qoi)]
-        (grad,) = torch.autograd.grad(q, kept["a"])
-        total = grad if total is None else total + grad
-    influence = (total / len(alphas)).numpy()[0]
+    from captum.attr import LayerGradientXActivation
+    points = as_batch(x) if doi == "point" else \
+        torch.as_tensor(linear_doi_points(x, baseline, resolution))
+    gradients = LayerGradientXActivation(_quantity(model, qoi), module_at(model, path),
+                                         multiply_by_inputs=False).attribute(points)
+    influence = gradients.detach().mean(dim=0).numpy()
     return influence.reshape(influence.shape[0], -1).sum(axis=1)
+
+
+def reference_expert_attribution(model, path: str, x, expert: int) -> np.ndarray:
+    """Def. 4: x ⊙ ∇_x h_k(x), h_k the output of channel (neuron) k of the layer at ``path``,
+    summed over its positions: (C, H, W). captum's NeuronGradient gives ∇_x h_k."""
+    from captum.attr import NeuronGradient
+    batch = as_batch(x)
+
+    def channel(output):
+        return output[:, int(expert)].reshape(len(output), -1).sum(dim=1)
+
+    gradient = NeuronGradient(model, module_at(model, path)).attribute(
+        batch, neuron_selector=channel)
+    return (batch * gradient).detach().numpy()[0]
+
+
+def channel_totals(model, path: str, x) -> np.ndarray:
+    """The output of each channel of the layer at ``path``, summed over its positions: (K,)."""
+    import torch
+    kept = {}
+    handle = module_at(model, path).register_forward_hook(
+        lambda module, inputs, output: kept.update(a=output.detach()))
+    try:
+        with torch.no_grad():
+            model(as_batch(x))
+    finally:
+        handle.remove()
+    return kept["a"][0].reshape(kept["a"].shape[1], -1).sum(dim=1).numpy()
+
+
+def channel_integrated_gradients(model, path: str, x, expert: int,
+                                 resolution: int = 20) -> np.ndarray:
+    """Integrated gradients of channel ``expert`` (its output summed over positions) from the
+    zero input, as TruLens's LinearDoi samples the path (``resolution`` points, both ends):
+    what the kit's expert map used to be, which the expert check names when it sees it."""
+    import torch
+    kept = {}
+    handle = module_at(model, path).register_forward_hook(
+        lambda module, inputs, output: kept.update(a=output))
+    points = torch.as_tensor(linear_doi_points(x, None, resolution)).requires_grad_()
+    try:
+        model(points)
+    finally:
+        handle.remove()
+    kept["a"][:, int(expert)].sum().backward()
+    return (as_batch(x)[0] * points.grad.mean(dim=0)).detach().numpy()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ grader's spec (autograder/homeworks/hw2.py): edit the spec, not this file."""
 from __future__ import annotations
 import numpy as np
 from tmlkit.numeric import as_array, as_float, as_pair
-from tmlkit.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, check, hidden_rng
 
 
 class _Interacting:
@@ -45,7 +45,7 @@ def test_exact_shapley_calls_f_once_per_coalition(hw):
                     "once (f takes an array of rows (n, M)), and compute each v(S) only once."))
 
 
-@check("2.4", points=1)
+@check("2.4", points=0.5)
 def test_pixel_attribution(hw):
     """pixel_attribution: the mean over the channel axis, for one image or a batch"""
     rng = np.random.default_rng(36)
@@ -64,25 +64,25 @@ def test_pixel_attribution(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.1', 'weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100', 2.0),
+GRADER_ONLY = [('1.1', 'weighted_neighborhood_LIME: the closed-form weighted line for d = 1, 10, 100', 3.0),
  ('1.2', 'exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)', 1.0),
  ('1.2', 'product_model_shap: the closed form, checked against exact Shapley values (≤ 1e-6)', 1.0),
- ('2.1', 'visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)', 2.0),
- ('2.2',
-  'visualize_integrated_gradients: completeness ≤ 5e-2 at resolution 50, ≤ 1e-2 at 300',
-  2.0),
- ('2.2', "visualize_integrated_gradients: agrees with captum's IntegratedGradients (≤ 1e-2)", 2.0),
+ ('2.1', 'visualize_saliency_map: top-k classes and x ⊙ ∇f_c against captum (≤ 1e-5)', 3.0),
+ ('2.2', "visualize_integrated_gradients: Eq. 3's right Riemann sum, against captum (≤ 1e-5)", 2.0),
  ('2.2',
   "visualize_integrated_gradients: c left out is the model's top class at x (here not 0)",
   1.0),
- ('2.3',
-  'get_internal_influences: mean layer gradient and expert neuron, point and linear DoI',
-  2.0),
+ ('2.3', "get_internal_influences: the point DoI's layer gradient and expert neuron", 2.0),
+ ('2.3', 'get_internal_influences: the linear DoI from the baseline image, in input space', 2.0),
  ('2.3', 'get_internal_influences: comparative QoI (class c1 versus c2)', 1.0),
+ ('2.3', 'expert_attribution: x ⊙ ∇_x h_k (Def. 4) against captum, post-ReLU and conv layers', 1.0),
+ ('2.4',
+  'evaluation_attributions: saliency and IG from the all-zero input, per predicted class',
+  1.0),
  ('2.4',
   'average_drop: pre-softmax scores and the hard mask, the closed form on a linear model',
-  2.0),
+  1.0),
  ('2.4',
   'necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed form (linear)',
-  2.0),
- ('2.4', 'average_drop and necessity_ordering: agree with the reference on a CNN', 1.0)]
+  1.0),
+ ('2.4', 'average_drop and necessity_ordering: agree with the reference on a CNN', 0.5)]
