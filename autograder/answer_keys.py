@@ -207,5 +207,5 @@ def notebook_texts(path) -> list[tuple[str, str, bool]]:
         if cell.get("cell_type") == "code":
             source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
             from tmlkit.notebook import _without_magics
-            texts.append((f"{path.name} cell {index}", _without_magics(source), True))
+            texts.append((f"{path.name} cell {cell.get('id', index)}", _without_magics(source), True))
     return texts
