@@ -128,6 +128,11 @@ def release(homework_id: str, out_dir: Path | None = None) -> Path:
 
 
 def badges() -> str:
+    """The README's table of Colab badges, or while the student repository is the placeholder
+    (``course.is_placeholder``), a note saying which setting to change instead of dead links."""
+    if course.is_placeholder():
+        return (f"Colab badges appear here once `STUDENT_REPOSITORY` in `{course.SETTINGS}` names "
+                "the public repository of the student tree (see *Colab and the student tree*).\n")
     rows = ["| Homework | Student notebook |", "| --- | --- |"]
     for homework in homeworks.HOMEWORKS.values():
         path = f"notebooks/{homework.notebook}"

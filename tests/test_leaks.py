@@ -9,9 +9,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import replace_function
+from conftest import EXAMPLE_REPOSITORY, replace_function
 
-from autograder import homeworks, release
+from autograder import course, homeworks, release
 from autograder.answer_keys import AnswerKey, keys_of, leaks, notebook_texts
 from autograder.checks_table import checks_of
 from autograder.student_tree import write_student_tree
@@ -42,7 +42,9 @@ def test_release_removes_the_keys():
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    return write_student_tree(tmp_path_factory.mktemp("leaks") / "tree")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(course, "STUDENT_REPOSITORY", EXAMPLE_REPOSITORY)
+        return write_student_tree(tmp_path_factory.mktemp("leaks") / "tree")
 
 
 def test_the_student_tree_holds_no_answer(tree):
