@@ -49,10 +49,12 @@ class AnswerKeyError(ValueError):
 def validate(key: object, where: str) -> None:
     if not isinstance(key, dict) or not set(key) <= {"formulas", "values"}:
         raise AnswerKeyError(f"{where}: {FIELD} is a dict with `formulas` and/or `values`")
-    if not all(isinstance(f, str) and canonical(f) for f in key.get("formulas", [])):
+    formulas, values = key.get("formulas", []), key.get("values", [])
+    if not isinstance(formulas, list) or not all(isinstance(f, str) and canonical(f)
+                                                 for f in formulas):
         raise AnswerKeyError(f"{where}: {FIELD}.formulas is a list of non-empty strings")
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-               for v in key.get("values", [])):
+    if not isinstance(values, list) or not all(isinstance(v, (int, float)) and
+                                               not isinstance(v, bool) for v in values):
         raise AnswerKeyError(f"{where}: {FIELD}.values is a list of numbers")
 
 

@@ -281,14 +281,6 @@ def random_network(rng, M, H, scale=1.0):
             rng.normal(scale=0.5, size=1))
 
 
-def reference_shapes(M, H) -> dict:
-    """The shapes, read off the reference forward pass on arrays of those sizes."""
-    rng = np.random.default_rng(0)
-    x, _, W1, b1, W2, b2 = random_network(rng, M, H)
-    arrays = {"x": x, "W1": W1, "b1": b1, "W2": W2, "b2": b2, **reference_forward(x, W1, b1, W2, b2)}
-    return {key: arrays[key].shape for key in SHAPE_KEYS}
-
-
 def reference_forward(x, W1, b1, W2, b2) -> dict:
     a1 = W1 @ x + b1
     z1 = _sigmoid(a1)
@@ -321,14 +313,41 @@ def test_shapes(hw):
     """shapes: the dimensions of every parameter and intermediate"""
     hw = TensorsAsArrays(hw)
     for M, H in ((3, 5), (784, 16)):
-        want = reference_shapes(M, H)
         got = _as_dict(hw.shapes(M, H), f"shapes({M}, {H})", SHAPE_KEYS)
-        for key in SHAPE_KEYS:
-            value = tuple(int(v) for v in got[key]) if isinstance(got[key], (list, tuple)) else got[key]
-            if value != want[key]:
-                raise CheckFailed(f"shapes({M}, {H})[{key!r}] is {got[key]!r}, which is not the "
-                                  "shape of that array in the forward pass (exercise 1a): x is one "
-                                  "input of M features, and W1 maps it to H hidden units.")
+        problem = _shapes_problem({key: got[key] for key in SHAPE_KEYS}, M, H)
+        if problem:
+            raise CheckFailed(f"shapes({M}, {H}): {problem} (exercise 1a).")
+
+
+def _shapes_problem(got: dict, M: int, H: int) -> str | None:
+    """What keeps ``got`` from being the shapes of the forward pass, or None. Run on arrays of
+    those shapes, the pass must go through, give the intermediates their shapes, a bias the
+    shape of what it is added to, H hidden units from an input of M features, and one output
+    from a one-row W2 (the conventions the notebook states)."""
+    try:
+        shapes = {key: tuple(int(n) for n in value) for key, value in got.items()}
+        if any(not 0 < n <= max(M, H) for shape in shapes.values() for n in shape):
+            return f"each size is 1, M = {M} or H = {H}, got {got!r:.200}"
+        arrays = {key: np.zeros(shapes[key]) for key in ("x", "W1", "b1", "W2", "b2")}
+    except (TypeError, ValueError):
+        return f"each shape should be a tuple of sizes, got {got!r:.200}"
+    if shapes["x"] != (M,):
+        return f"x is one input of M = {M} features, a 1-D array, not {shapes['x']}"
+    try:
+        a1 = arrays["W1"] @ arrays["x"] + arrays["b1"]
+        a2 = arrays["W2"] @ a1 + arrays["b2"]
+    except ValueError as error:
+        return f"the forward pass a1 = W1 x + b1, a2 = W2 z1 + b2 fails for these shapes ({error})"
+    made = {"a1": a1.shape, "z1": a1.shape, "a2": a2.shape, "y_hat": a2.shape}
+    wrong = [key for key in made if shapes[key] != made[key]]
+    if wrong:
+        return (f"{', '.join(wrong)} should have the shape that the forward pass gives them "
+                "from your parameter shapes")
+    if a1.shape != (H,) or shapes["b1"] != a1.shape:
+        return f"the hidden layer should hold H = {H} units, each with its own bias"
+    if arrays["W2"].ndim != 2 or a2.shape != (1,) or shapes["b2"] != a2.shape:
+        return "the output layer is a matrix W2 with one row, giving one output with its own bias"
+    return None
 
 
 @check("2.1", points=1)

@@ -224,6 +224,63 @@ def test_map_loss_is_minimised_at_map(hw):
         _check_map_loss(hw, *problem)
 
 
+def _as_dict(value, what: str, keys: tuple[str, ...]) -> dict:
+    if not isinstance(value, dict):
+        kind = getattr(value, "type_name", type(value).__name__)
+        raise CheckFailed(f"{what} should return a dict with keys {', '.join(keys)}, but returned "
+                          f"a {kind}.")
+    missing = [key for key in keys if key not in value]
+    if missing:
+        raise CheckFailed(f"{what} is missing the key(s) {', '.join(missing)}; expected exactly "
+                          f"{', '.join(keys)}.")
+    return value
+
+
+SHAPE_KEYS = ("x", "W1", "b1", "a1", "z1", "W2", "b2", "a2", "y_hat")
+
+
+@check("2.1", points=1)
+def test_shapes(hw):
+    """shapes: the dimensions of every parameter and intermediate"""
+    hw = TensorsAsArrays(hw)
+    for M, H in ((3, 5), (784, 16)):
+        got = _as_dict(hw.shapes(M, H), f"shapes({M}, {H})", SHAPE_KEYS)
+        problem = _shapes_problem({key: got[key] for key in SHAPE_KEYS}, M, H)
+        if problem:
+            raise CheckFailed(f"shapes({M}, {H}): {problem} (exercise 1a).")
+
+
+def _shapes_problem(got: dict, M: int, H: int) -> str | None:
+    """What keeps ``got`` from being the shapes of the forward pass, or None. Run on arrays of
+    those shapes, the pass must go through, give the intermediates their shapes, a bias the
+    shape of what it is added to, H hidden units from an input of M features, and one output
+    from a one-row W2 (the conventions the notebook states)."""
+    try:
+        shapes = {key: tuple(int(n) for n in value) for key, value in got.items()}
+        if any(not 0 < n <= max(M, H) for shape in shapes.values() for n in shape):
+            return f"each size is 1, M = {M} or H = {H}, got {got!r:.200}"
+        arrays = {key: np.zeros(shapes[key]) for key in ("x", "W1", "b1", "W2", "b2")}
+    except (TypeError, ValueError):
+        return f"each shape should be a tuple of sizes, got {got!r:.200}"
+    if shapes["x"] != (M,):
+        return f"x is one input of M = {M} features, a 1-D array, not {shapes['x']}"
+    try:
+        a1 = arrays["W1"] @ arrays["x"] + arrays["b1"]
+        a2 = arrays["W2"] @ a1 + arrays["b2"]
+    except ValueError as error:
+        return f"the forward pass a1 = W1 x + b1, a2 = W2 z1 + b2 fails for these shapes ({error})"
+    made = {"a1": a1.shape, "z1": a1.shape, "a2": a2.shape, "y_hat": a2.shape}
+    wrong = [key for key in made if shapes[key] != made[key]]
+    if wrong:
+        return (f"{', '.join(wrong)} should have the shape that the forward pass gives them "
+                "from your parameter shapes")
+    if a1.shape != (H,) or shapes["b1"] != a1.shape:
+        return f"the hidden layer should hold H = {H} units, each with its own bias"
+    if arrays["W2"].ndim != 2 or a2.shape != (1,) or shapes["b2"] != a2.shape:
+        return "the output layer is a matrix W2 with one row, giving one output with its own bias"
+    return None
+
+
 EXAMPLE = ("add", ("log", ("sin", ("x", 0))), ("mul", ("x", 0), ("exp", ("x", 1))))
 
 EXAMPLE_POINT = [math.pi / 6, 1.0]
@@ -593,8 +650,7 @@ def test_one_vs_six(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('2.1', 'shapes: the dimensions of every parameter and intermediate', 1.0),
- ('2.1', 'forward: a1, z1, a2 and y_hat match the definitions', 1.0),
+GRADER_ONLY = [('2.1', 'forward: a1, z1, a2 and y_hat match the definitions', 1.0),
  ('2.1', 'gradients: match centred finite differences (≤ 1e-7)', 2.0),
  ('3', 'softmax: finite and correct for logits of ±1e3', 1.0),
  ('3', "cross_entropy: per-example losses match torch's negative log-likelihood", 1.0),
