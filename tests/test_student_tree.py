@@ -48,8 +48,6 @@ def test_tree_holds_what_students_need(tree):
     for homework in homeworks.HOMEWORKS.values():
         assert (tree / "notebooks" / homework.notebook).is_file()
         assert (tree / "tmlkit" / "public" / f"{homework.id}.py").is_file()
-        for requirement in homework.requirements:
-            assert requirement in (tree / "requirements.txt").read_text()
     readme = (tree / "README.md").read_text()
     assert readme.count(f"github/{EXAMPLE_REPOSITORY}/blob/{course.STUDENT_REF}/notebooks/") \
         == len(homeworks.HOMEWORKS)
