@@ -20,7 +20,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder import homeworks
+from autograder import course, homeworks
 from autograder.gradescope import DEFAULT_TIME_LIMIT_S
 
 
@@ -82,6 +82,8 @@ def _release(args) -> int:
         print(f"wrote {release(homework_id)}")
     if update_readme_badges():
         print("updated the Colab badges in README.md")
+    if course.is_placeholder():
+        print(f"no Colab links written: set STUDENT_REPOSITORY in {course.SETTINGS}", file=sys.stderr)
     return 0
 
 
@@ -95,8 +97,14 @@ def _check_tables(args) -> int:
 
 def _student_tree(args) -> int:
     from autograder.student_tree import write_student_tree
-    print(f"wrote {write_student_tree(args.output)}: push it to the public repository, tag it as "
-          "course.STUDENT_REF says")
+    try:
+        written = write_student_tree(args.output)
+    except course.PlaceholderRepository as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}: push it to {course.STUDENT_REPOSITORY} and tag it {course.STUDENT_REF}"
+          + (f"; its set-up cells install tmlkit from commit {course.PACKAGE_REF}, which must be "
+             "there already" if course.is_commit(course.PACKAGE_REF) else ""))
     return 0
 
 

@@ -20,7 +20,9 @@ tag            cell type   what normalize does
 =============  ==========  =============================================================
 
 Every notebook also loses its outputs, execution counts and any cell metadata other than
-``tags`` and ``nbgrader``; its notebook metadata becomes the kernel name alone. Cell ids are
+``tags``, ``nbgrader`` and ``answer_key`` (an exercise's answer key, checked for its form: see
+``autograder.answer_keys``; ``release`` removes it); its notebook metadata becomes the kernel name
+alone. Cell ids are
 stable: a graded cell's id is its nbgrader ``grade_id`` (the existing one, or the cell id when it
 has none yet); other cells keep theirs; a cell without one (or with a duplicate) gets one made
 from its position and source.
@@ -35,7 +37,7 @@ import nbformat
 from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.preprocessors import ClearOutput
 
-from autograder import course, homeworks
+from autograder import answer_keys, course, homeworks
 from autograder.publish import public_points
 
 SETUP, SOLUTION, WRITTEN, SELFCHECK = "setup", "solution", "written", "selfcheck"
@@ -44,7 +46,7 @@ NOTEBOOK_METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
     "language_info": {"name": "python"},
 }
-KEPT_CELL_METADATA = ("tags", "nbgrader")
+KEPT_CELL_METADATA = ("tags", "nbgrader", answer_keys.FIELD)
 _SELFCHECK_CALL = re.compile(r"""selfcheck\(\s*["'](\w+)["']\s*,\s*["']([\w.]+)["']""")
 
 
@@ -114,6 +116,11 @@ def _mark_cells(nb, homework: homeworks.Homework, old: dict[int, dict]) -> dict[
             _mark_written(nb, index, old, fixed)
         if SELFCHECK in tags:
             _mark_selfcheck(cell, index, homework, fixed)
+        if answer_keys.FIELD in cell.metadata:
+            try:
+                answer_keys.validate(cell.metadata[answer_keys.FIELD], "its answer key")
+            except answer_keys.AnswerKeyError as error:
+                raise NotebookError(f"{_where(index, cell)}: {error}") from None
     return fixed
 
 

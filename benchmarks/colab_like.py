@@ -92,6 +92,8 @@ def main() -> int:
         step("venv with Colab's packages", [args.python, "-m", "venv", str(venv)])
         step("  pip install", [str(python), "-m", "pip", "install", "-q", *COLAB])
     work = Path(tempfile.mkdtemp(prefix="colab-like-"))
+    if course.is_placeholder():      # the tree is installed from a local path: any name will do
+        course.STUDENT_REPOSITORY = "example-course/tml-homework"
     tree = write_student_tree(work / "tree")
     step("student tree installed from a local path",
          [str(python), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(tree)])

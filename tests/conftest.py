@@ -35,6 +35,9 @@ def solution_result(request):
     return graded_solution(Path(request.module.__file__).stem.removeprefix("test_"))
 
 
+EXAMPLE_REPOSITORY = "example-course/tml-homework"   # stands in for a course's real repository
+
+
 def write_notebook(path: Path, *sources: str) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

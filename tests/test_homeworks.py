@@ -46,7 +46,9 @@ def test_student_notebook_hides_solutions_and_keeps_instructions(homework):
                       c.metadata.get("nbgrader", {}).get("solution")]
     assert solution_cells and text.count("raise NotImplementedError()") >= len(solution_cells)
     assert all(not cell.get("outputs") for cell in student.cells if cell.cell_type == "code")
-    assert len(student.cells) == len(solution.cells)
+    added = [c for c in student.cells if c.id not in {s.id for s in solution.cells}]
+    assert len(student.cells) - len(added) == len(solution.cells)
+    assert all(c.id.endswith("_points") and "Autograded" in c.source for c in added)
 
 
 @ALL
@@ -55,11 +57,11 @@ def test_setup_cell_installs_the_pinned_student_package_and_extras_in_colab(home
         (setup,) = [c for c in nbformat.read(notebook, as_version=4).cells
                     if "setup" in c.metadata.get("tags", [])]
         assert setup.source == course.setup_cell_source(homework.requirements)
-        assert f"git+{course.repository_url()}@{course.STUDENT_REF}" in setup.source
+        assert f"git+{course.repository_url()}@{course.PACKAGE_REF}" in setup.source
         assert "@main" not in setup.source            # pinned: a later push changes nothing
         for requirement in homework.requirements:
             name = requirement.split("==")[0]
-            pinned = course.COLAB_PINS.get(name, requirement)
+            pinned = course.STUDENT_PINS.get(name, requirement)
             assert (pinned in setup.source) != (name in course.COLAB_SHIPS), requirement
 
 
@@ -92,3 +94,21 @@ def test_check_tables_are_current():
     notebooks (`make notebooks` rewrites them)."""
     from autograder.checks_table import write_tables
     assert write_tables(check=True) == []
+
+
+@ALL
+def test_student_notebook_shows_the_points(homework):
+    """The title gives the homework's points, each written question its own, each self-check
+    part its autograded points: the same figures the grader and the rubrics use."""
+    from autograder.checks_table import points
+    p = points(homework.id)
+    student = nbformat.read(homework.student, as_version=4)
+    title = next(c.source.splitlines()[0] for c in student.cells if c.source.startswith("# "))
+    assert title.endswith(f"*({p['autograded'] + p['written']:g} points: {p['autograded']:g} "
+                          f"autograded, {p['written']:g} written)*")
+    for question, answer in zip(student.cells, student.cells[1:]):
+        meta = answer.metadata.get("nbgrader", {})
+        if answer.cell_type == "markdown" and meta.get("grade") and meta.get("solution"):
+            assert f"*({meta['points']:g} point" in question.source.splitlines()[0], question.id
+    shown = [c for c in student.cells if c.id.endswith("_points")]
+    assert sum(float(c.source.split(": ")[1].split(" point")[0]) for c in shown) == p["autograded"]

@@ -182,3 +182,15 @@ def test_written_answer_needs_a_question_before_it():
         metadata={"tags": ["written"]}))
     with pytest.raises(NotebookError, match="must follow its question"):
         normalize(nb, HW1)
+
+
+def test_answer_keys_are_kept_and_checked():
+    nb = committed(HW1)
+    keyed = [cell.id for cell in nb.cells if "answer_key" in cell.metadata]
+    assert keyed and [c.id for c in normalize(messy(nb, seed=None), HW1).cells
+                      if "answer_key" in c.metadata] == keyed
+    (cell,) = [c for c in nb.cells if c.id == keyed[0]]
+    for wrong in ({"formulas": "W[:, c]"}, {"values": ["0.5"]}, {"answers": []}, ["W[:, c]"]):
+        cell.metadata["answer_key"] = wrong
+        with pytest.raises(NotebookError, match="answer_key"):
+            normalize(nb, HW1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REPO, write_notebook
+from conftest import EXAMPLE_REPOSITORY, REPO, write_notebook
 
 from autograder import course, homeworks, publish
 from autograder.grade import grade
@@ -18,7 +18,9 @@ from tmlkit.selfcheck import selfcheck
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    return write_student_tree(tmp_path_factory.mktemp("student") / "tree")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(course, "STUDENT_REPOSITORY", EXAMPLE_REPOSITORY)
+        return write_student_tree(tmp_path_factory.mktemp("student") / "tree")
 
 
 def python_sources(tree: Path) -> dict[str, str]:
@@ -46,11 +48,43 @@ def test_tree_holds_what_students_need(tree):
     for homework in homeworks.HOMEWORKS.values():
         assert (tree / "notebooks" / homework.notebook).is_file()
         assert (tree / "tmlkit" / "public" / f"{homework.id}.py").is_file()
-        for requirement in homework.requirements:
-            assert requirement in (tree / "requirements.txt").read_text()
     readme = (tree / "README.md").read_text()
-    assert readme.count(f"github/{course.STUDENT_REPOSITORY}/blob/{course.STUDENT_REF}/notebooks/") \
+    assert readme.count(f"github/{EXAMPLE_REPOSITORY}/blob/{course.STUDENT_REF}/notebooks/") \
         == len(homeworks.HOMEWORKS)
+    ignored = (tree / ".gitignore").read_text().splitlines()
+    assert "build/" in ignored and "*.egg-info/" in ignored      # what `pip install .` leaves
+
+
+def test_one_set_of_pins_for_every_student_install(tree):
+    """requirements.txt pins each homework's extras exactly as the Colab set-up cell does."""
+    requirements = (tree / "requirements.txt").read_text().splitlines()
+    for homework in homeworks.HOMEWORKS.values():
+        setup = course.setup_cell_source(homework.requirements)
+        for pin in course.student_pins(homework.requirements):
+            assert pin in requirements, pin
+            assert (pin in setup) != (pin.split("==")[0] in course.COLAB_SHIPS), pin
+    assert "shap==0.51.0" in requirements and "shap==0.49.1" not in requirements
+
+
+def test_no_tree_and_no_colab_links_for_the_placeholder_repository(tmp_path, capsys):
+    from autograder.cli import main
+    assert course.is_placeholder()             # this repository: no course has adopted it
+    assert main(["student-tree", "-o", str(tmp_path / "tree")]) == 2
+    assert "STUDENT_REPOSITORY" in capsys.readouterr().err and not (tmp_path / "tree").exists()
+    with pytest.raises(course.PlaceholderRepository, match="STUDENT_REPOSITORY"):
+        course.colab_url("notebooks/hw1_linear_models.ipynb")
+    from autograder import release
+    assert "colab.research.google.com" not in release.badges()
+    assert "STUDENT_REPOSITORY" in release.badges()
+
+
+def test_the_install_can_be_pinned_to_a_commit(monkeypatch):
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    monkeypatch.setattr(course, "PACKAGE_REF", commit)
+    assert course.install_target().endswith(f"@{commit}") and course.is_commit(commit)
+    assert commit in course.setup_cell_source()
+    with pytest.raises(ValueError, match="full 40-digit"):
+        course.install_target("0123456")
 
 
 def answer_keys_in(tree: Path) -> list[str]:

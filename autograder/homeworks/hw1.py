@@ -101,10 +101,10 @@ def _check_gradients(hw, rng, N, D, C, against: str):
             if rel_error(got, want * N) < 1e-6:
                 hint = "It is N times too large: did you average over the batch (divide by N)?"
             elif rel_error(got, -want) < 1e-6:
-                hint = "It has the wrong sign: the gradient of the loss is X^T (P - Y) / N."
+                hint = "It has the wrong sign: compare with your derivation in Exercise 1."
             else:
-                hint = ("For mean cross-entropy, dW = X^T (P - Y) / N and db = mean over rows of "
-                        "(P - Y), where P = forward(X, W, b).")
+                hint = ("Start from ∂L/∂Z (the hint of Exercise 1) and apply the chain rule "
+                        "through Z = XW + b; check each shape.")
             raise CheckFailed(f"{name} relative error {error:.2g} against {against} "
                               f"(expected ≤ 1e-6). {hint}")
 
@@ -260,9 +260,20 @@ def test_attribution_is_complete_hidden(hw):
 def test_explain_is_input_times_attribution(hw):
     """explain: input times attribution"""
     rng = np.random.default_rng(6)
-    W, b, x = rng.normal(size=(9, 3)), rng.normal(size=3), rng.uniform(size=9)
-    assert_close(hw.explain(W, b, x, 2), x * W[:, 2], "explain(W, b, x, 2)", tol=1e-12,
-                 hint="explain is x ⊙ attribution: each input times its attribution.")
+    W, b = rng.normal(size=(9, 3)), rng.normal(size=3)
+    # Invariants, not the expected array (which would give away Exercise 3's attribution): for
+    # every x the contributions are x times one fixed vector, and they add up to f_c(x) - f_c(0).
+    X = rng.uniform(0.1, 1.0, size=(12, 9))
+    contributions = np.array([as_array(hw.explain(W, b, x, 2), "explain(W, b, x, 2)", shape=(9,))
+                              for x in X])
+    assert_close(contributions.sum(axis=1), (X @ W + b)[:, 2] - b[2],
+                 "the sums of explain(W, b, x, 2) over the pixels", tol=1e-10,
+                 hint="Gradient × input adds up to f_c(x) − f_c(0), the score's change from the "
+                      "black image.")
+    per_unit = contributions / X
+    if rel_error(per_unit, np.broadcast_to(per_unit[0], per_unit.shape)) > 1e-10:
+        raise CheckFailed("explain(W, b, x, 2) is not x times one attribution, elementwise: "
+                          "divided by x, it changes from input to input.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -288,9 +299,9 @@ def _check_inversion(hw, rng, D, C, post: bool = False):
     oracle = Oracle(W, b)
     W_hat, b_hat = as_pair(hw.invert(oracle, D), "invert(query, D)")
     assert_close(W_hat, W, "stolen W", tol=1e-8,
-                 hint="Query the zero input to get b, then the unit vectors e_i: row i of W is "
-                      "query(e_i) - b.")
-    assert_close(b_hat, b, "stolen b", tol=1e-8, hint="b is the score of the all-zeros input.")
+                 hint="Check which inputs you query and how W follows from their scores.")
+    assert_close(b_hat, b, "stolen b", tol=1e-8,
+                 hint="Check which input's scores give b exactly.")
     if post:
         leaderboard(f"invert: query rows (D = {D})", oracle.rows, order="asc")
     if oracle.rows > D + 1:

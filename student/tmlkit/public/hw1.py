@@ -185,9 +185,20 @@ def test_attribution_is_complete(hw):
 def test_explain_is_input_times_attribution(hw):
     """explain: input times attribution"""
     rng = np.random.default_rng(6)
-    W, b, x = rng.normal(size=(9, 3)), rng.normal(size=3), rng.uniform(size=9)
-    assert_close(hw.explain(W, b, x, 2), x * W[:, 2], "explain(W, b, x, 2)", tol=1e-12,
-                 hint="explain is x ⊙ attribution: each input times its attribution.")
+    W, b = rng.normal(size=(9, 3)), rng.normal(size=3)
+    # Invariants, not the expected array (which would give away Exercise 3's attribution): for
+    # every x the contributions are x times one fixed vector, and they add up to f_c(x) - f_c(0).
+    X = rng.uniform(0.1, 1.0, size=(12, 9))
+    contributions = np.array([as_array(hw.explain(W, b, x, 2), "explain(W, b, x, 2)", shape=(9,))
+                              for x in X])
+    assert_close(contributions.sum(axis=1), (X @ W + b)[:, 2] - b[2],
+                 "the sums of explain(W, b, x, 2) over the pixels", tol=1e-10,
+                 hint="Gradient × input adds up to f_c(x) − f_c(0), the score's change from the "
+                      "black image.")
+    per_unit = contributions / X
+    if rel_error(per_unit, np.broadcast_to(per_unit[0], per_unit.shape)) > 1e-10:
+        raise CheckFailed("explain(W, b, x, 2) is not x times one attribution, elementwise: "
+                          "divided by x, it changes from input to input.")
 
 
 class Oracle:
@@ -209,9 +220,9 @@ def _check_inversion(hw, rng, D, C, post: bool = False):
     oracle = Oracle(W, b)
     W_hat, b_hat = as_pair(hw.invert(oracle, D), "invert(query, D)")
     assert_close(W_hat, W, "stolen W", tol=1e-8,
-                 hint="Query the zero input to get b, then the unit vectors e_i: row i of W is "
-                      "query(e_i) - b.")
-    assert_close(b_hat, b, "stolen b", tol=1e-8, hint="b is the score of the all-zeros input.")
+                 hint="Check which inputs you query and how W follows from their scores.")
+    assert_close(b_hat, b, "stolen b", tol=1e-8,
+                 hint="Check which input's scores give b exactly.")
     if post:
         leaderboard(f"invert: query rows (D = {D})", oracle.rows, order="asc")
     if oracle.rows > D + 1:
