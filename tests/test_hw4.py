@@ -277,13 +277,13 @@ def test_gradcam_reference_is_captum_rescaled_and_the_instances_cover_its_cases(
                                  ((2, 1, 12, 3, 5), "features.7", 0, (1, 1, 12, 12))):
         x = rng.normal(size=shape)
         model = small_cnn(*args)
-        kept = {}
-        handle = _layer(model, path).register_forward_hook(lambda m, i, o: kept.update(A=o))
+        kept = []
+        handle = _layer(model, path).register_forward_hook(lambda m, i, o, kept=kept: kept.append(o))
         p = torch.softmax(model(torch.as_tensor(x).reshape(1, *shape[-3:])), dim=1)
         handle.remove()
-        (dA,) = torch.autograd.grad(p[0, c], kept["A"])
+        (dA,) = torch.autograd.grad(p[0, c], kept[0])
         g = dA.sum(dim=(2, 3))[0]
-        by_hand = torch.relu(torch.einsum("k,khw->hw", g / g.sum(), kept["A"][0])).detach().numpy()
+        by_hand = torch.relu(torch.einsum("k,khw->hw", g / g.sum(), kept[0][0])).detach().numpy()
         assert np.abs(reference_gradcam(args, path, x, c) - by_hand).max() < 1e-12 * by_hand.max()
         totals.append(gradient_sum(model, _layer(model, path),
                                    torch.as_tensor(x).reshape(1, *shape[-3:]), c))
