@@ -351,9 +351,9 @@ def test_early_stopped_pgd_hidden(hw):
     rng = hidden_rng()
     source = _source()
     eps = float(rng.uniform(0.15, 0.35))
-    tau = int(rng.integers(0, 4))
-    _check_early_stop(hw, source, 150, eps, eps / float(rng.uniform(3, 8)),
-                      int(rng.integers(5, 15)), tau, rng=rng)
+    alpha, steps, tau = eps / float(rng.uniform(3, 8)), int(rng.integers(5, 15)), \
+        int(rng.integers(0, 4))
+    _check_early_stop(hw, source, 150, eps, alpha, steps, tau, rng=rng)
     _check_early_stop_start(hw, source, 150, eps, tau, rng=rng)
 
 
