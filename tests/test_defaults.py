@@ -96,6 +96,8 @@ DEFAULTS: dict[str, dict[str, dict[str, tuple[tuple[str, ...], str]]]] = {
             "targeted": (("test_pgd_defaults",), ""),
             "loss": (("test_pgd_defaults",), ""),
         },
+        "early_stopped_pgd": {"random_start": (("test_early_stopped_pgd_matches_fat",
+                                                "test_early_stopped_pgd_hidden"), "")},
         **{method: {argument: (("test_training_defaults",), "")
                     for argument in ("epochs", "batch_size", "lr", "seed")}
            for method in ("adversarial_training", "friendly_adversarial_training")},

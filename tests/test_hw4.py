@@ -23,47 +23,61 @@ def test_solution_has_public_checks_in_every_part_and_hidden_ones(solution_resul
 GRADCAM = {"test_gradcam_matches_captum",
            "test_gradcam_on_hidden_models"}
 
+# Grad-CAM mutants share the forward and backward pass: {output} is what is differentiated,
+# {weights} turns the gradient dA (1, K, h, w) into α (1, K, 1, 1), {relu} wraps the map.
+_GRADCAM_TEMPLATE = '''
+def gradcam(model, layer, x, c, normalize={default}):
+    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
+    kept = {{}}
+    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
+    try:
+        scores = model(x)
+    finally:
+        handle.remove()
+    (dA,) = torch.autograd.grad({output}[0, int(c)], kept["A"])
+    summed = dA.sum(dim=(2, 3), keepdim=True)
+    {weights}
+    cam = {relu}((alpha * kept["A"]).sum(dim=1))[0].detach().numpy()
+    return cam / cam.max() if normalize and cam.max() > 0 else cam
+'''
+
+_NORMALISED = """if summed.sum() == 0:
+        return np.zeros(kept["A"].shape[2:])
+    alpha = summed / summed.sum()"""
+
+
+def _gradcam(output="torch.softmax(scores, dim=1)", weights=_NORMALISED, relu="torch.relu",
+             default="True"):
+    return _GRADCAM_TEMPLATE.format(output=output, weights=weights, relu=relu, default=default)
+
+
+GRADCAM_MUTANTS = {
+    # The kit's former definition, the Grad-CAM paper's: the logit, Z = h·w.
+    "gradcam of the logit with the spatial mean (the paper's variant)": (
+        "gradcam", _gradcam(output="scores", weights="alpha = dA.mean(dim=(2, 3), keepdim=True)"),
+        GRADCAM | {"test_gradcam_normalized"}),
+    # The softmax output, but Z = h·w: a positive rescaling of the map where Σ_k g_k > 0,
+    # a different map where it is negative.
+    "gradcam of the softmax with the spatial mean": (
+        "gradcam", _gradcam(weights="alpha = dA.mean(dim=(2, 3), keepdim=True)"),
+        GRADCAM | {"test_gradcam_normalized"}),
+    "gradcam normalised by the sum of absolute weights": (
+        "gradcam", _gradcam(weights="""if summed.abs().sum() == 0:
+        return np.zeros(kept["A"].shape[2:])
+    alpha = summed / summed.abs().sum()"""),
+        GRADCAM | {"test_gradcam_normalized"}),
+    # Dividing by Z = 0 gives NaN where the softmax is saturated.
+    "gradcam that divides by Z = 0": (
+        "gradcam", _gradcam(weights="alpha = summed / summed.sum()"),
+        {"test_gradcam_matches_captum"}),
+    "gradcam without the ReLU": (
+        "gradcam", _gradcam(relu=""), GRADCAM | {"test_gradcam_normalized"}),
+    "gradcam whose normalize defaults to False": (
+        "gradcam", _gradcam(default="False"), {"test_gradcam_normalized"}),
+}
+
 MUTANTS = {
-    "gradcam without the ReLU": ("gradcam", '''
-def gradcam(model, layer, x, c, normalize=True):
-    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
-    kept = {}
-    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
-    try:
-        scores = model(x)
-    finally:
-        handle.remove()
-    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
-    cam = (dA.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1)[0].detach().numpy()
-    return cam / np.abs(cam).max() if normalize else cam
-''', GRADCAM | {"test_gradcam_normalized"}),
-    # Summing instead of averaging scales the map by h·w: invisible after normalisation.
-    "gradcam with alpha summed, not averaged": ("gradcam", '''
-def gradcam(model, layer, x, c, normalize=True):
-    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
-    kept = {}
-    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
-    try:
-        scores = model(x)
-    finally:
-        handle.remove()
-    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
-    cam = torch.relu((dA.sum(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))[0].detach().numpy()
-    return cam / cam.max() if normalize and cam.max() > 0 else cam
-''', GRADCAM),
-    "gradcam whose normalize defaults to False": ("gradcam", '''
-def gradcam(model, layer, x, c, normalize=False):
-    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype).reshape(1, *np.shape(x)[-3:])
-    kept = {}
-    handle = layer.register_forward_hook(lambda m, i, o: kept.update(A=o))
-    try:
-        scores = model(x)
-    finally:
-        handle.remove()
-    (dA,) = torch.autograd.grad(scores[0, int(c)], kept["A"])
-    cam = torch.relu((dA.mean(dim=(2, 3), keepdim=True) * kept["A"]).sum(dim=1))[0].detach().numpy()
-    return cam / cam.max() if normalize and cam.max() > 0 else cam
-''', {"test_gradcam_normalized"}),
+    **GRADCAM_MUTANTS,
     "lime_samples whose seed defaults to None": ("lime_samples", '''
 def lime_samples(x0, m, sigma, seed=None):
     x0 = np.asarray(x0, dtype=float)
@@ -143,13 +157,16 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
 
 
 def test_mistake_messages_point_at_the_cause(tmp_path):
-    summed, no_relu = MUTANTS["gradcam with alpha summed, not averaged"][1], \
-        MUTANTS["gradcam without the ReLU"][1]
-    for source, expected in ((summed, "spatial *mean*"), (no_relu, "apply the ReLU")):
-        submission = replace_function(HW4.solution, "gradcam", source, tmp_path / "m.ipynb")
+    for mutant, expected in (("gradcam of the logit with the spatial mean (the paper's variant)",
+                              "gradient of the logit"),
+                             ("gradcam of the softmax with the spatial mean", "not h·w"),
+                             ("gradcam that divides by Z = 0", "all-zero map"),
+                             ("gradcam without the ReLU", "apply the ReLU")):
+        submission = replace_function(HW4.solution, "gradcam", MUTANTS[mutant][1],
+                                      tmp_path / "m.ipynb")
         result = grade("hw4", submission, parts=["1.2"])
         (public,) = [t for t in result.tests if t.id == "test_gradcam_matches_captum"]
-        assert expected in public.output, public.output
+        assert expected in public.output, (mutant, public.output)
     submission = replace_function(HW4.solution, "lasso_lime",
                                   MUTANTS["lasso thresholding at lam * sum(w)"][1],
                                   tmp_path / "lasso.ipynb")
@@ -210,6 +227,73 @@ def test_correct_alternative_greedy_keeps_full_marks(tmp_path):
     result = grade("hw4", submission, parts=["2.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
     assert result.score == sum(t.max_score for t in result.tests) == 6
+
+
+# The original's Grad-CAM written differently from the solution: the gradient of log ŷ_c (it is
+# ∂ŷ_c/∂A divided by ŷ_c > 0, a factor the normalisation Σ α = 1 cancels), the activations kept
+# by a hook that returns nothing, and the weights and map by einsum.
+ALTERNATIVE_GRADCAM = '''
+def gradcam(model, layer, x, c, normalize=True):
+    x = torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype)
+    x = x.unsqueeze(0) if x.dim() == 3 else x
+    saved = []
+    handle = layer.register_forward_hook(lambda module, inputs, output: saved.append(output))
+    try:
+        log_p = torch.log_softmax(model(x), dim=1)[0, c]
+    finally:
+        handle.remove()
+    activations = saved[0][0]
+    gradients = torch.autograd.grad(log_p, saved[0])[0][0]
+    g = torch.einsum("khw->k", gradients)
+    total = g.sum()
+    if total.abs() == 0:
+        return np.zeros(tuple(activations.shape[1:]))
+    cam = torch.einsum("k,khw->hw", g / total, activations).clamp(min=0).detach().numpy()
+    if normalize and cam.max() > 0:
+        cam = cam / cam.max()
+    return cam
+'''
+
+
+def test_correct_alternative_gradcam_keeps_full_marks(tmp_path):
+    submission = replace_function(HW4.solution, "gradcam", ALTERNATIVE_GRADCAM,
+                                  tmp_path / "gradcam.ipynb")
+    result = grade("hw4", submission, parts=["1.2", "1.3"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 8
+
+
+def test_gradcam_reference_is_captum_rescaled_and_the_instances_cover_its_cases():
+    """The reference equals a plain float64 computation of the original's definition from
+    reverse-mode gradients; the public instances include a negative Z (the ReLU keeps the other
+    sign) and a saturated softmax (Z = 0, all-zero map)."""
+    import torch
+    from autograder.homeworks.hw4 import _layer, gradient_sum, reference_gradcam, saturated_image
+    from tmlkit.models import small_cnn
+    rng = np.random.default_rng(42)
+    totals = []
+    for args, path, c, shape in (((0,), "features.6", 1, (1, 3, 16, 16)),
+                                 ((1,), "features.3", 4, (3, 16, 16)),
+                                 ((2, 1, 12, 3, 5), "features.7", 0, (1, 1, 12, 12))):
+        x = rng.normal(size=shape)
+        model = small_cnn(*args)
+        kept = []
+        handle = _layer(model, path).register_forward_hook(lambda m, i, o, kept=kept: kept.append(o))
+        p = torch.softmax(model(torch.as_tensor(x).reshape(1, *shape[-3:])), dim=1)
+        handle.remove()
+        (dA,) = torch.autograd.grad(p[0, c], kept[0])
+        g = dA.sum(dim=(2, 3))[0]
+        by_hand = torch.relu(torch.einsum("k,khw->hw", g / g.sum(), kept[0][0])).detach().numpy()
+        assert np.abs(reference_gradcam(args, path, x, c) - by_hand).max() < 1e-12 * by_hand.max()
+        totals.append(gradient_sum(model, _layer(model, path),
+                                   torch.as_tensor(x).reshape(1, *shape[-3:]), c))
+    assert min(totals) < 0 < max(totals)
+    saturated = reference_gradcam((1,), "features.7", saturated_image(1), 2)
+    assert not saturated.any()
+    model = small_cnn(1)
+    with torch.no_grad():
+        p = torch.softmax(model(torch.as_tensor(saturated_image(1))), dim=1)[0]
+    assert p[2] == 1 and (p == 0).sum() == len(p) - 1
 
 
 def test_greedy_trap_separates_greedy_from_best_subset():

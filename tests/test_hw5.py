@@ -87,6 +87,42 @@ def _trainer(header: str, attack_mode: str, attack: str) -> str:
     return "\n" + header + _TRAINING_BODY.format(attack_mode=attack_mode, attack=attack)
 
 
+_EARLY_STOP_TEMPLATE = '''
+def early_stopped_pgd(model, x, y, eps, alpha, steps, tau, random_start=True):
+    x, y = to_tensor(x, model), to_labels(y, model)
+    x_adv = x.clone()
+    if random_start:
+        {start}
+    budget = torch.full((len(x),), int(tau))
+    running = torch.ones(len(x), dtype=torch.bool)
+    taken = torch.zeros(len(x), dtype=torch.long)
+    for _ in range(steps):
+        x_var = x_adv.clone().requires_grad_(True)
+        logits = model(x_var)
+        wrong = logits.argmax(dim=1) != y
+        {rule}
+        if not running.any():
+            break
+        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x_var)
+        with torch.no_grad():
+            stepped = torch.min(torch.max(x_adv + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+            x_adv[running] = stepped[running]
+        taken += running.long()
+    return x_adv.detach(), taken.numpy()
+'''
+
+_FAT_RULE = """running &= ~(wrong & (budget == 0))
+        budget -= (running & wrong).long()"""
+
+
+def _early_stop(start="x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)",
+                rule=_FAT_RULE):
+    return _EARLY_STOP_TEMPLATE.format(start=start, rule=rule)
+
+
+EARLY_STOP = {"test_early_stopped_pgd_matches_fat",
+              "test_early_stopped_pgd_hidden"}
+
 _INVERT_TEMPLATE = '''
 def invert_class(model, c, steps, lr, shape, weight={weight}):
     x = torch.zeros((1, *shape), dtype=next(model.parameters()).dtype)
@@ -163,26 +199,16 @@ def cw_loss(logits, y):
     others = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float("-inf"))
     return true - others.max(dim=1).values
 ''', ["1.2"], {"test_cw_loss_and_pgd_with_it"}),
-    "early stop that ignores tau": ("early_stopped_pgd", '''
-def early_stopped_pgd(model, x, y, eps, alpha, steps, tau):
-    x, y = to_tensor(x, model), to_labels(y, model)
-    x_adv = x.clone()
-    running = torch.ones(len(x), dtype=torch.bool)
-    taken = torch.zeros(len(x), dtype=torch.long)
-    for _ in range(steps):
-        x_var = x_adv.clone().requires_grad_(True)
-        logits = model(x_var)
-        running &= logits.argmax(dim=1) == y
-        if not running.any():
-            break
-        (grad,) = torch.autograd.grad(F.cross_entropy(logits, y, reduction="sum"), x_var)
-        with torch.no_grad():
-            stepped = torch.min(torch.max(x_adv + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
-            x_adv[running] = stepped[running]
-        taken += running.long()
-    return x_adv.detach(), taken.numpy()
-''', ["1.3"], {"test_early_stopped_pgd_matches_fat",
-              "test_early_stopped_pgd_hidden"}),
+    "early stop that ignores tau": ("early_stopped_pgd", _early_stop(
+        rule="running &= logits.argmax(dim=1) == y"), ["1.3"], EARLY_STOP),
+    # The kit's former definition: the search starts at x whatever random_start says.
+    "early stop without a random start": ("early_stopped_pgd", _early_stop(start="pass"),
+                                          ["1.3"], EARLY_STOP),
+    # FAT's code also has a "normal_distribution_randominit": a jitter of 0.001, not its default.
+    "early stop from a small Gaussian start": ("early_stopped_pgd", _early_stop(
+        start="x_adv = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)"), ["1.3"], EARLY_STOP),
+    "early stop whose random start is not clipped to [0, 1]": ("early_stopped_pgd", _early_stop(
+        start="x_adv = x + torch.empty_like(x).uniform_(-eps, eps)"), ["1.3"], EARLY_STOP),
     "adversarial training on clean images": ("adversarial_training", '''
 def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
     x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -208,6 +234,11 @@ def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=12
     "FAT that ignores tau and early stopping (plain AT)": (
         "friendly_adversarial_training", _trainer(_FAT_HEADER,
             attack_mode="eval", attack="pgd_attack(model, xb, yb, eps, alpha, steps)"),
+        ["1.4"], {FAT_METHOD}),
+    "FAT whose inner attack starts at x": (
+        "friendly_adversarial_training", _trainer(_FAT_HEADER,
+            attack_mode="eval",
+            attack="early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau, random_start=False)[0]"),
         ["1.4"], {FAT_METHOD}),
     "FAT with the inner attack in train mode": (
         "friendly_adversarial_training", _trainer(_FAT_HEADER,
@@ -331,6 +362,9 @@ HINTS = {"FGSM with the gradient instead of its sign": "*sign*",
          "AT with the inner attack in train mode": "eval mode",
          "FAT with the inner attack in train mode": "eval mode",
          "FAT that ignores tau and early stopping (plain AT)": "stop early",
+         "FAT whose inner attack starts at x": "uniform random point",
+         "early stop without a random start": "random_start defaults to True",
+         "early stop from a small Gaussian start": "uniformly",
          "Gaussian noise of the Laplace mechanism's variance": "mean absolute value",
          "AT whose batch_size defaults to 64": "batch_size defaults to 128",
          "FAT whose lr defaults to 0.01": "lr defaults to 0.1",
@@ -355,8 +389,8 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
 
 
 # Correct adversarial training written differently from the solution: PGD inline on δ with a
-# mean loss and the update's input not detached; FAT that checks under no_grad and steps only
-# the running examples. Both must keep every 1.4 point.
+# mean loss and the update's input not detached; FAT that draws its random start with
+# torch.rand, checks under no_grad and steps only the running examples. Both must keep every 1.4 point.
 ALTERNATIVE_AT = '''
 def adversarial_training(model, x, y, eps, alpha, steps, epochs=5, batch_size=128, lr=0.1, seed=0):
     x, y = torch.as_tensor(x), torch.as_tensor(y)
@@ -387,7 +421,7 @@ def friendly_adversarial_training(model, x, y, eps, alpha, steps, tau, epochs=5,
     for batch in _batches(len(x), batch_size, seed, epochs):
         xb, yb = to_tensor(x[batch], model), to_labels(y[batch], model)
         model.eval()
-        x_adv = xb.clone()
+        x_adv = torch.clamp(xb + eps * (2 * torch.rand(xb.shape, dtype=xb.dtype) - 1), 0, 1)
         budget = torch.full((len(xb),), tau)
         running = torch.ones(len(xb), dtype=torch.bool)
         for _ in range(steps):
@@ -422,6 +456,44 @@ def test_correct_alternative_training_keeps_full_marks(tmp_path):
     result = grade("hw5", submission, parts=["1.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
     assert result.score == sum(t.max_score for t in result.tests) == 8
+
+
+# FAT's early-stopped PGD written differently from the solution: one example at a time, the
+# random start drawn by numpy as FAT's code draws it, the budget as a Python counter.
+ALTERNATIVE_EARLY_STOP = '''
+def early_stopped_pgd(model, x, y, eps, alpha, steps, tau, random_start=True):
+    x, y = to_tensor(x, model), to_labels(y, model)
+    outputs, counts = [], []
+    for xi, yi in zip(x, y):
+        xi, current = xi[None], xi[None].clone()
+        if random_start:
+            noise = np.random.uniform(-eps, eps, tuple(xi.shape))
+            current = (xi + torch.as_tensor(noise, dtype=xi.dtype)).clamp(0.0, 1.0)
+        budget, count = tau, 0
+        for _ in range(steps):
+            current = current.detach().requires_grad_(True)
+            logits = model(current)
+            if logits.argmax(dim=1).item() != yi.item():
+                if budget == 0:
+                    break
+                budget -= 1
+            (grad,) = torch.autograd.grad(F.cross_entropy(logits, yi[None]), current)
+            current = torch.clamp(torch.clamp(current + alpha * grad.sign(), xi - eps, xi + eps),
+                                  0.0, 1.0)
+            count += 1
+        outputs.append(current.detach())
+        counts.append(count)
+    return torch.cat(outputs), np.array(counts)
+'''
+
+
+def test_correct_alternative_early_stop_keeps_full_marks(tmp_path, monkeypatch):
+    monkeypatch.setenv("TML_GRADER_SEED", "5")
+    submission = replace_function(HW5.solution, "early_stopped_pgd", ALTERNATIVE_EARLY_STOP,
+                                  tmp_path / "early.ipynb")
+    result = grade("hw5", submission, parts=["1.3"])
+    assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert result.score == sum(t.max_score for t in result.tests) == 3
 
 
 # Correct model inversion written differently: torch.optim.SGD on one leaf image of the given

@@ -91,15 +91,18 @@ def reference_pgd(model, x, y, eps: float, alpha: float, steps: int, random_star
     return x_adv.detach().numpy()
 
 
-def reference_early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: int):
-    """FAT's early-stopped PGD (Zhang et al. 2020, `earlystop` in their code), without random
-    start: at iteration k = 0..steps-1 an example whose current iterate is misclassified stops
-    (keeping that iterate) if its budget is 0, else spends one unit of its budget (initially
-    tau) and steps on; a correctly classified one steps on. Returns (x_adv, steps_taken)."""
+def reference_early_stopped_pgd(model, x, y, eps: float, alpha: float, steps: int, tau: int,
+                                start=None):
+    """FAT's early-stopped PGD (Zhang et al. 2020, `earlystop` in their code): at iteration
+    k = 0..steps-1 an example whose current iterate is misclassified stops (keeping that
+    iterate) if its budget is 0, else spends one unit of its budget (initially tau) and steps
+    on; a correctly classified one steps on. The first iterate is ``start`` (the random start
+    the caller drew, or x when None): a check cannot draw the student's random numbers, so it
+    replays the student's own start. Returns (x_adv, steps_taken)."""
     import torch
     x = _tensor(x, model)
     y = torch.as_tensor(np.asarray(y), dtype=torch.long)
-    x_adv = x.clone()
+    x_adv = x.clone() if start is None else _tensor(start, model).clone()
     budget = torch.full((len(x),), int(tau))
     active = torch.ones(len(x), dtype=torch.bool)
     taken = torch.zeros(len(x), dtype=torch.long)

@@ -71,7 +71,7 @@ def test_score_grad_on_hidden_shapes(hw):
 
 
 # ---------------------------------------------------------------------------------------------
-# 1.2 Grad-CAM, against captum's LayerGradCam
+# 1.2 Grad-CAM as the original defines it, against captum's LayerGradCam
 # ---------------------------------------------------------------------------------------------
 
 def _layer(model, path: str):
@@ -80,16 +80,54 @@ def _layer(model, path: str):
     return model
 
 
+def _probabilities(model):
+    import torch
+    return lambda inputs: torch.softmax(model(inputs), dim=1)
+
+
+def gradient_sum(model, layer, x, c: int) -> float:
+    """Σ_k Σ_ij ∂ŷ_c/∂A^k_ij, the derivative of the softmax output ŷ_c when every activation of
+    ``layer`` moves by the same t, by forward-mode autodiff: independent of the reverse-mode
+    gradients that captum (and the student) compute."""
+    import torch
+
+    def shifted(t):
+        handle = layer.register_forward_hook(lambda module, inputs, output: output + t)
+        try:
+            return _probabilities(model)(x)[0, c]
+        finally:
+            handle.remove()
+    zero = torch.zeros((), dtype=x.dtype)
+    return float(torch.func.jvp(shifted, (zero,), (torch.ones_like(zero),))[1].detach())
+
+
 def reference_gradcam(args: tuple, path: str, x: np.ndarray, c: int) -> np.ndarray:
-    """captum's LayerGradCam with relu_attributions=True: ReLU(Σ_k α_k A^k), at the layer's
-    resolution, unnormalised; shape (h, w) for one image."""
+    """The original's Grad-CAM, ReLU(Σ_k α_k A^k) with α_k = g_k / Σ_j g_j and g_k = Σ_ij
+    ∂ŷ_c/∂A^k_ij on the softmax output: captum's LayerGradCam on the softmax-wrapped model (no
+    ReLU) gives (1/hw) Σ_k g_k A^k, rescaled by hw / Σ_j g_j. Where Σ_j g_j = 0 the weights
+    cannot be normalised and the map is all zeros. Shape (h, w), unnormalised."""
+    import torch
+    from captum.attr import LayerGradCam
+    model = small_cnn(*args)
+    layer = _layer(model, path)
+    x = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(1, *np.shape(x)[-3:])
+    mean_weighted = LayerGradCam(_probabilities(model), layer).attribute(
+        x, target=int(c), relu_attributions=False).detach().numpy()[0, 0]
+    total = gradient_sum(model, layer, x, int(c))
+    if total == 0:
+        return np.zeros_like(mean_weighted)
+    return np.maximum(mean_weighted * mean_weighted.size / total, 0.0)
+
+
+def reference_standard_gradcam(args: tuple, path: str, x: np.ndarray, c: int) -> np.ndarray:
+    """The Grad-CAM paper's variant, for the hint only: the logit's gradient, α_k its spatial
+    mean (captum's LayerGradCam with relu_attributions=True on the model itself)."""
     import torch
     from captum.attr import LayerGradCam
     model = small_cnn(*args)
     x = torch.as_tensor(np.asarray(x, dtype=np.float64)).reshape(1, *np.shape(x)[-3:])
-    cam = LayerGradCam(model, _layer(model, path)).attribute(x, target=int(c),
-                                                              relu_attributions=True)
-    return cam.detach().numpy()[0, 0]
+    return LayerGradCam(model, _layer(model, path)).attribute(
+        x, target=int(c), relu_attributions=True).detach().numpy()[0, 0]
 
 
 def _call_gradcam(hw, args, path, x, c, normalize, default=False):
@@ -102,43 +140,73 @@ def _call_gradcam(hw, args, path, x, c, normalize, default=False):
     return hw.gradcam(model, model.attribute(path), x, c, normalize=normalize), what
 
 
-def _check_gradcam(hw, rng, args, path, c, shape, normalize=False, default=False):
-    x = rng.normal(size=shape)
-    expected = reference_gradcam(args, path, x, c)
+def _scaled(a, normalize):
+    return a / a.max() if normalize and a.max() > 0 else a
+
+
+def _gradcam_hint(got, args, path, x, c, normalize) -> str:
+    """What the map most likely got wrong, tried against the usual slips."""
+    expected = _scaled(reference_gradcam(args, path, x, c), normalize)
+    standard = reference_standard_gradcam(args, path, x, c)
+
+    def same_shape(a, b):      # equal up to a positive factor
+        return a.max() > 0 and b.max() > 0 and rel_error(a / a.max(), b / b.max()) < 1e-6
+    if not np.all(np.isfinite(got)):
+        return ("Your map has NaN or infinite entries. Here Σ_k Σ_ij ∂ŷ_c/∂A^k_ij = 0 (the "
+                "softmax is saturated), so Z = 0 and the weights cannot be made to sum to 1: "
+                "return the all-zero map in that case instead of dividing by Z.")
+    if np.any(got < -1e-12):
+        return "Your map has negative entries: apply the ReLU to Σ_k α_k A^k."
+    if same_shape(got, standard) or rel_error(got, _scaled(standard, normalize)) < 1e-6:
+        return ("It is the Grad-CAM paper's variant, with the gradient of the logit. Here y_c is "
+                "the softmax output ŷ_c = softmax(s)_c, and α_k = Σ_ij ∂ŷ_c/∂A^k_ij / Z with Z "
+                "such that Σ_k α_k = 1.")
+    if not normalize and same_shape(got, expected):
+        return (f"It is {got.max() / expected.max():.4g}× the reference: normalise the weights "
+                "so that they sum to 1 (Z = Σ_k Σ_ij ∂ŷ_c/∂A^k_ij, not h·w nor a sum of "
+                "absolute values), and with normalize=False do not rescale the map.")
     if normalize:
-        expected = expected / expected.max() if expected.max() > 0 else expected
+        return ("With normalize=True divide the map by its maximum (when that is positive). "
+                "Z = Σ_k Σ_ij ∂ŷ_c/∂A^k_ij keeps its sign: when it is negative, the ReLU keeps "
+                "the regions where Σ_k g_k A^k is negative.")
+    return ("L^c = ReLU(Σ_k α_k A^k) with α_k = Σ_ij ∂ŷ_c/∂A^k_ij / Z, ŷ_c the softmax output "
+            "for class c, A the layer's output and Z such that Σ_k α_k = 1 (keep its sign).")
+
+
+def _check_gradcam(hw, rng, args, path, c, shape, normalize=False, default=False, x=None):
+    x = rng.normal(size=shape) if x is None else x
+    expected = _scaled(reference_gradcam(args, path, x, c), normalize)
     got, what = _call_gradcam(hw, args, path, x, c, normalize, default)
-    got = as_array(got, what)
+    got = as_array(got, what, finite=False)       # NaN: the hint says where it comes from
     if got.shape != expected.shape:
         raise CheckFailed(f"{what} has shape {got.shape}; expected {expected.shape}, the spatial "
                           f"size (h, w) of the layer's activations for one image (x of shape "
                           f"{x.shape}). Drop the batch and channel axes, and do not upsample.")
-    error = rel_error(got, expected)
-    if error > 1e-6:
-        if np.any(got < -1e-12):
-            hint = "Your map has negative entries: apply the ReLU to Σ_k α_k A^k."
-        elif not normalize and expected.max() > 0 and got.max() > 0 and \
-                rel_error(got / got.max(), expected / expected.max()) < 1e-6:
-            ratio = got.max() / expected.max()
-            hint = (f"It is {ratio:.4g}× the reference: α_k is the spatial *mean* of the gradient "
-                    "(divide by h·w), and with normalize=False the map must not be rescaled.")
-        elif normalize:
-            hint = "With normalize=True divide the map by its maximum (when that is positive)."
-        else:
-            hint = ("L^c = ReLU(Σ_k α_k A^k) with α_k the spatial mean of ∂y^c/∂A^k, where y^c "
-                    "is the model's output for class c (the logit) and A the layer's output.")
-        raise CheckFailed(f"{what} on a small random CNN: relative error {error:.2g} against "
-                          f"captum's LayerGradCam (expected ≤ 1e-6). {hint}")
+    error = rel_error(got, expected) if expected.any() else float(np.abs(got).max())
+    if not error <= 1e-6:           # also true for NaN
+        measure = "relative error" if expected.any() else "max |map|"
+        raise CheckFailed(f"{what} on a small random CNN: {measure} {error:.2g} against captum's "
+                          f"LayerGradCam on the softmax output, "
+                          f"weights normalised to sum to 1 (expected ≤ 1e-6). "
+                          f"{_gradcam_hint(got, args, path, x, c, normalize)}")
+
+
+def saturated_image(seed: int) -> np.ndarray:
+    """An input scaled so far that small_cnn(seed)'s softmax is exactly one-hot in float64 (for
+    seeds 1 and 4): every ∂ŷ_c/∂A is then exactly 0, and so is Z."""
+    return 1e5 * np.random.default_rng(seed).normal(size=(1, 3, 16, 16))
 
 
 @check("1.2", points=3)
 def test_gradcam_matches_captum(hw):
-    """gradcam (normalize=False): matches captum's LayerGradCam on a small CNN"""
+    """gradcam (normalize=False): the original's Grad-CAM (softmax output, Σ α = 1), as captum"""
     rng = np.random.default_rng(42)
     for args, path, c, shape in (((0,), "features.6", 1, (1, 3, 16, 16)),
                                  ((1,), "features.3", 4, (3, 16, 16)),
                                  ((2, 1, 12, 3, 5), "features.7", 0, (1, 1, 12, 12))):
         _check_gradcam(hw, rng, args, path, c, shape)
+    # Z = 0: the weights cannot be normalised, and the map is all zeros.
+    _check_gradcam(hw, rng, (1,), "features.7", 2, None, x=saturated_image(1))
 
 
 @check("1.2", points=2, hidden=True)

@@ -249,11 +249,15 @@ def test_pgd_hidden(hw):
 # ---------------------------------------------------------------------------------------------
 
 def _check_early_stop(hw, source, n, eps, alpha, steps, tau, rng=None):
+    """The stopping rule and the steps, from x (random_start=False): deterministic, so compared
+    with the grader's early stop example by example."""
     build, model = standard(source, double=True)
     x, y = _test_set(source, n, rng)
     x = x.astype(np.float64)
-    what = f"early_stopped_pgd(model, x, y, eps={eps:g}, alpha={alpha:g}, steps={steps}, tau={tau})"
-    pair = as_pair(hw.early_stopped_pgd(build, x, y, eps, alpha, steps, tau), what)
+    what = (f"early_stopped_pgd(model, x, y, eps={eps:g}, alpha={alpha:g}, steps={steps}, "
+            f"tau={tau}, random_start=False)")
+    pair = as_pair(hw.early_stopped_pgd(build, x, y, eps, alpha, steps, tau, random_start=False),
+                   what)
     got = as_array(pair[0], f"{what}[0] (x_adv)")
     taken = as_array(pair[1], f"{what}[1] (steps taken)", shape=(n,))
     _check_in_ball(x, got, eps, "linf", True, what)
@@ -278,29 +282,79 @@ def _check_early_stop(hw, source, n, eps, alpha, steps, tau, rng=None):
     if gap > 1e-6:
         raise CheckFailed(f"{what}: where the step counts agree, x_adv differs from the grader's "
                           f"by up to {gap:.3g} (expected ≤ 1e-6). Return the iterate at which an "
-                          "example stopped, built by L∞ PGD steps α·sign(∇ loss) from x (no "
-                          "random start), projected onto the ε-ball and [0, 1].")
+                          "example stopped, built by L∞ PGD steps α·sign(∇ loss) from x (with "
+                          "random_start=False), projected onto the ε-ball and [0, 1], without "
+                          "added noise.")
     if total >= plain:
         raise CheckFailed(f"{what}: {total} steps, as many as plain PGD ({plain}): examples must "
                           "stop early.")
 
 
+def _check_early_stop_start(hw, source, n, eps, tau, rng=None):
+    """With random_start left out (True, as FAT's `earlystop` with rand_init): no steps return
+    the start itself, uniform in the L∞ ball and clipped to [0, 1]; one step stops exactly the
+    examples whose start is misclassified (τ = 0), keeping that start."""
+    build, model = standard(source, double=True)
+    x, y = _test_set(source, n, rng)
+    x = x.astype(np.float64)
+    what = f"early_stopped_pgd(model, x, y, eps={eps:g}, alpha={eps / 4:g}, steps=0, tau={tau})"
+    pair = as_pair(hw.early_stopped_pgd(build, x, y, eps, eps / 4, 0, tau), what)
+    start = as_array(pair[0], f"{what}[0] (x_adv)")
+    taken = as_array(pair[1], f"{what}[1] (steps taken)", shape=(n,))
+    _check_in_ball(x, start, eps, "linf", True, what)
+    if np.any(taken != 0):
+        raise CheckFailed(f"{what}: steps_taken has nonzero entries; with steps=0 no example "
+                          "takes a step.")
+    moved = np.abs(start - x)
+    inside = (x > eps) & (x < 1 - eps)        # pixels the [0, 1] clip cannot touch
+    if moved.max() == 0:
+        raise CheckFailed(f"{what} returned x itself: random_start defaults to True, as in FAT's "
+                          "early-stopped PGD, so the search starts at a uniform random point of "
+                          "the ε-ball even with no steps.")
+    if abs(moved[inside].mean() / (eps / 2) - 1) > 0.1:
+        raise CheckFailed(f"{what}: the random start moves pixels by {moved[inside].mean():.3g} "
+                          f"on average, but a start drawn uniformly from [−ε, ε] per pixel moves "
+                          f"them by ε/2 = {eps / 2:g} on average (a small Gaussian jitter is "
+                          "another start, not this one).")
+    what = f"early_stopped_pgd(model, x, y, eps={eps:g}, alpha={eps / 4:g}, steps=1, tau=0)"
+    pair = as_pair(hw.early_stopped_pgd(build, x, y, eps, eps / 4, 1, 0), what)
+    got = as_array(pair[0], f"{what}[0] (x_adv)")
+    taken = as_array(pair[1], f"{what}[1] (steps taken)", shape=(n,))
+    _check_in_ball(x, got, eps, "linf", True, what)
+    stopped = taken == 0
+    wrong = trusted.predictions(model, got) != y
+    if np.any(stopped & ~wrong):
+        raise CheckFailed(f"{what}: {int(np.sum(stopped & ~wrong))} examples took no step although "
+                          "the model classifies what they returned correctly: with τ = 0 an "
+                          "example stops only at a misclassified iterate, the random start "
+                          "included.")
+    wrong_starts = int(np.sum(trusted.predictions(model, start) != y))   # of the steps=0 call
+    if not np.any(stopped) and wrong_starts >= 10:
+        raise CheckFailed(f"{what}: no example stopped at its random start, though the model "
+                          f"misclassified {wrong_starts} of the {n} random starts of the call "
+                          "with steps=0: apply the stopping rule to the start (iteration k = 0) "
+                          "too, before the first step.")
+
+
 @check("1.3", points=2)
 def test_early_stopped_pgd_matches_fat(hw):
-    """early_stopped_pgd: FAT's stopping rule (τ = 0, 2), fewer steps than plain PGD"""
+    """early_stopped_pgd: FAT's stopping rule (τ = 0, 2) from x; a uniform random start by default"""
     source = _source()
     for tau in (0, 2):
         _check_early_stop(hw, source, 200, 0.3, 0.03, 10, tau)
+    _check_early_stop_start(hw, source, 200, 0.3, 1)
 
 
 @check("1.3", points=1, hidden=True)
 def test_early_stopped_pgd_hidden(hw):
-    """early_stopped_pgd: FAT's stopping rule on hidden images, ε, α and τ"""
+    """early_stopped_pgd: FAT's stopping rule and random start on hidden images, ε, α and τ"""
     rng = hidden_rng()
     source = _source()
     eps = float(rng.uniform(0.15, 0.35))
-    _check_early_stop(hw, source, 150, eps, eps / float(rng.uniform(3, 8)),
-                      int(rng.integers(5, 15)), int(rng.integers(0, 4)), rng=rng)
+    alpha, steps, tau = eps / float(rng.uniform(3, 8)), int(rng.integers(5, 15)), \
+        int(rng.integers(0, 4))
+    _check_early_stop(hw, source, 150, eps, alpha, steps, tau, rng=rng)
+    _check_early_stop_start(hw, source, 150, eps, tau, rng=rng)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,22 +634,50 @@ def _reference_at_accuracy(source: str) -> float:
     return trusted.accuracy(model, *_test_set(source, 500))
 
 
+def _clean_rows(start, x, eps) -> list:
+    """For each row of ``start``, the index of the training image within ε of it in L∞ (the
+    image it was drawn around), or None."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    rows = []
+    for row in start.reshape(len(start), -1).astype(np.float64):
+        distance = np.abs(flat - row).max(axis=1)
+        nearest = int(distance.argmin())
+        rows.append(nearest if distance[nearest] <= eps + 1e-6 else None)
+    return rows
+
+
 def _check_fat_snapshots(trace, method, source, s, x, y):
     """The student's FAT examples of three minibatches against the grader's early-stopped PGD
-    run on the same weights and clean batch."""
-    where = {row.tobytes(): i for i, row in enumerate(x)}
+    run on the same weights and batch, from the student's own random start (the first attack
+    pass's input: the grader cannot draw the student's random numbers)."""
+    known = {row.tobytes() for row in x}
     for index, snapshot in sorted(trace.snapshots.items()):
-        if "clean" not in snapshot or "adv" not in snapshot:
+        if "adv" not in snapshot:
             continue
-        rows = [where.get(row.tobytes()) for row in snapshot["clean"]]
-        if any(row is None for row in rows):
-            raise CheckFailed(f"{method}: in minibatch {index} the first pass in eval mode was "
-                              "not on the training images themselves; early-stopped PGD starts "
-                              "from x, without a random start.")
-        model = _load(source, snapshot["weights"], method)
-        expected, taken = R.reference_early_stopped_pgd(model, snapshot["clean"], y[rows],
-                                                        s["eps"], s["alpha"], s["steps"], FAT_TAU)
         adv = snapshot["adv"]
+        # The whole batch's first attack input; an implementation that evaluates its start
+        # under no_grad before the first gradient pass shows it as the first eval-mode call.
+        start = snapshot.get("start")
+        if start is None or len(start) != len(adv):
+            start = snapshot.get("clean")
+        if start is None or len(start) != len(adv):
+            raise CheckFailed(f"{method}: minibatch {index} was trained on {len(adv)} examples, "
+                              "but its inner attack did not start from a batch of that size.")
+        if np.mean([row.tobytes() in known for row in start]) > 0.5:
+            raise CheckFailed(f"{method}: in minibatch {index} the inner attack started from the "
+                              "clean training images: FAT's early-stopped PGD starts from a "
+                              "uniform random point of the ε-ball (random_start=True, its "
+                              "default).")
+        rows = _clean_rows(start, x, s["eps"])
+        if any(row is None for row in rows):
+            raise CheckFailed(f"{method}: in minibatch {index} the first attack pass was on "
+                              "points farther than ε from every training image: start from a "
+                              "random point of each training image's ε-ball.")
+        model = _load(source, snapshot["weights"], method)
+        clean = x[rows].astype(start.dtype)
+        expected, taken = R.reference_early_stopped_pgd(model, clean, y[rows], s["eps"],
+                                                        s["alpha"], s["steps"], FAT_TAU,
+                                                        start=start)
         if adv.shape != expected.shape:
             raise CheckFailed(f"{method}: minibatch {index} was attacked with {len(expected)} "
                               f"examples but trained on {len(adv)}.")
@@ -603,9 +685,9 @@ def _check_fat_snapshots(trace, method, source, s, x, y):
         agree = float(np.mean(gap <= 1e-5))
         if agree < 0.95:
             raise CheckFailed(f"{method}: in minibatch {index}, the examples trained on match the "
-                              f"grader's early-stopped PGD (τ = {FAT_TAU}, same weights and "
-                              f"batch) for only {agree:.0%} of them (≥ 95% expected; the grader's "
-                              f"took {taken.mean():.2f} steps per example). Train on "
+                              f"grader's early-stopped PGD (τ = {FAT_TAU}, same weights, batch "
+                              f"and random start) for only {agree:.0%} of them (≥ 95% expected; "
+                              f"the grader's took {taken.mean():.2f} steps per example). Train on "
                               f"early_stopped_pgd(model, xb, yb, eps, alpha, steps, tau)'s x_adv, "
                               "with the model in eval mode.")
 

@@ -199,7 +199,9 @@ def test_sparse_lime_recovers_planted_support(hw):
 
 # Public checks that compare with the grader's own implementation of the graded
 # function: run on submission only. (number, title, points)
-GRADER_ONLY = [('1.2', "gradcam (normalize=False): matches captum's LayerGradCam on a small CNN", 3.0),
+GRADER_ONLY = [('1.2',
+  "gradcam (normalize=False): the original's Grad-CAM (softmax output, Σ α = 1), as captum",
+  3.0),
  ('1.2', 'gradcam (normalize=True): the map divided by its maximum', 1.0),
  ('2.2', 'weighted_least_squares: matches lstsq on the weighted problem (≤ 1e-8)', 2.0),
  ('2.2', 'weighted_least_squares: stable when X is ill-conditioned (cond ≈ 1e7)', 1.0),
