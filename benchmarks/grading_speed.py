@@ -21,14 +21,128 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 from autograder import homeworks  # noqa: E402
 from cgroups import MemoryCgroup  # noqa: E402  (beside this file)
 
-# Peak RSS of the sandboxed child: it runs under `unshare --fork`, so RUSAGE_CHILDREN sees only
-# the unshare wrapper. A thread reads each descendant's VmHWM (its own peak) from /proc instead.
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [root], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    """(private, peak RSS) of a process, in kB: its own pages (Private_Clean + Private_Dirty, not
+    shared with any other process, e.g. torch's library pages after a fork) and its VmHWM."""
+    private = peak = 0
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            private = sum(int(line.split()[1]) for line in f if line.startswith("Private_"))
+        with open(f"/proc/{pid}/status") as f:
+            peak = max([int(line.split()[1]) for line in f if line.startswith("VmHWM:")] or [0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return private, peak
+
+
+def _role(pid: int, root: int) -> str:
+    """Which process of the grading run: named by `comm` (the zygote names its processes
+    tml-zygote, tml-grader, tml-child) or, for a grader without a zygote, by its command line."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return "gone"
+    if comm.startswith("tml-"):
+        return comm.removeprefix("tml-")
+    if "tmlkit.child" in cmdline:
+        return "child"
+    return "grader" if pid == root else comm
+
+
+class Watch:
+    """Samples a grading run's processes: each one's private memory when the run's total (the
+    cgroup's charge, else the sum of RSS) peaked, and each role's own peaks."""
+
+    def __init__(self, root: int, cgroup: MemoryCgroup | None):
+        self.root, self.cgroup = root, cgroup
+        self.best, self.at_peak = -1, {}
+        self.private_max: dict[str, int] = {}
+        self.rss_max: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.1):
+            sample: dict[str, int] = {}
+            rss_total = 0
+            for pid in _descendants(self.root):
+                role = _role(pid, self.root)
+                private, peak = _memory_kb(pid)
+                sample[role] = sample.get(role, 0) + private
+                self.private_max[role] = max(self.private_max.get(role, 0), private)
+                self.rss_max[role] = max(self.rss_max.get(role, 0), peak)
+                rss_total += private
+            total = self.cgroup.usage() if self.cgroup else rss_total
+            if total > self.best:
+                self.best, self.at_peak = total, sample
+
+    def figures(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        mb = lambda kb: {role: round(v / 1024) for role, v in kb.items() if v > 1024}  # noqa: E731
+        return {"private_at_peak_mb": mb(self.at_peak), "private_max_mb": mb(self.private_max),
+                "rss_max_mb": mb(self.rss_max),
+                "grader_mb": self.rss_max.get("grader", 0) / 1024,
+                "child_mb": self.rss_max.get("child", 0) / 1024}
+
+
+def grade_once(homework_id: str, parts: list[str], cgroup: MemoryCgroup | None) -> dict:
+    """Grade the reference solution as run_autograder does (`python -m autograder grade`, a
+    process of its own), watched from outside."""
+    with tempfile.TemporaryDirectory() as folder:
+        results = Path(folder, "results.json")
+        command = [sys.executable, "-m", "autograder", "grade", homework_id,
+                   str(homeworks.get(homework_id).solution), "--results", str(results)]
+        for part in parts:
+            command += ["--part", part]
+        began = time.monotonic()
+        process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=cgroup.enter if cgroup else None)
+        watch = Watch(process.pid, cgroup)
+        _, stderr = process.communicate()
+        seconds = time.monotonic() - began
+        figures = {**watch.figures(), **(cgroup.figures() if cgroup else {})}
+        if process.returncode != 0 or not results.is_file():
+            return {"failed": f"exit {process.returncode}: {stderr.strip()[-300:]}", **figures}
+        graded = json.loads(results.read_text())
+    return {"seconds": seconds, "score": graded["score"],
+            "max": sum(t["max_score"] for t in graded["tests"]),
+            "failed_checks": [t["extra_data"]["id"] for t in graded["tests"]
+                              if t["score"] < t["max_score"]], **figures}
+
+
+# The notebook kernel's peak RSS, read by a thread inside the measuring process.
 WATCH = """
 import os, threading
 
@@ -64,19 +178,6 @@ def watch_children(peak, stop):
 PEAK, STOP = [0], threading.Event()
 if os.path.isdir("/proc"):
     threading.Thread(target=watch_children, args=(PEAK, STOP), daemon=True).start()
-"""
-
-MEASURE_GRADE = WATCH + """
-import json, resource, sys, time
-from autograder.grade import grade
-began = time.monotonic()
-result = grade(sys.argv[1], sys.argv[2], parts=json.loads(sys.argv[3]))
-STOP.set()
-print(json.dumps({"seconds": time.monotonic() - began, "score": result.score,
-                  "max": result.max_score,
-                  "grader_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "child_mb": max(PEAK[0], resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-                              / 1024}))
 """
 
 MEASURE_NOTEBOOK = WATCH + """
@@ -136,15 +237,20 @@ def main() -> None:
         for _ in range(args.repeats):
             cgroup = MemoryCgroup(args.memory_limit, args.cpus) if args.memory_limit else None
             try:
-                grades.append(run(MEASURE_GRADE, homework.id, str(homework.solution),
-                                  json.dumps(parts), cgroup=cgroup))
+                grades.append(grade_once(homework.id, parts, cgroup))
             finally:
                 if cgroup:
                     cgroup.remove()
         if args.memory_limit:
-            print(f"{homework.id}: in a {args.memory_limit} MiB memory cgroup, peak charge "
+            print(f"{homework.id}: in a {args.memory_limit} MiB memory cgroup"
+                  f"{f' with {args.cpus:g} CPU' if args.cpus else ''}, peak charge "
                   f"{statistics.median(g['cgroup_mb'] for g in grades):.0f} MiB (median); runs: "
                   + ", ".join(g.get("failed") or f"{g['score']:g}/{g['max']:g}" for g in grades))
+        for g in grades:
+            if g.get("failed_checks"):
+                print(f"  lost points: {', '.join(g['failed_checks'])}")
+            print(f"  private MB at the peak {g['private_at_peak_mb']}, each one's most "
+                  f"{g['private_max_mb']}, peak RSS {g['rss_max_mb']}")
         grades = [g for g in grades if "failed" not in g]
         if not grades:
             continue

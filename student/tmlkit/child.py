@@ -1,7 +1,8 @@
-"""The student's side of the sandbox: a fresh interpreter holding the submission's definitions.
+"""The student's side of the sandbox: a process holding the submission's definitions.
 
-It is started by ``Sandbox`` with ``python -I`` and talks only over the socket it is handed.
-It sets its own resource limits before it runs any student code.
+It is forked from the zygote (``tmlkit.zygote``), or started by ``Sandbox`` with ``python -I``
+where there is none, and talks only over the socket it is handed. Either way ``start`` sets its
+own resource limits before it runs any student code.
 """
 from __future__ import annotations
 
@@ -205,15 +206,33 @@ def _safe_str(error: BaseException) -> str:
         return f"<{type(error).__name__} with an unprintable message>"
 
 
+def _prefer_as_oom_victim() -> None:
+    """At a container's memory limit the kernel kills this process, the student's, rather than
+    the grader or the zygote, which would take every grade with them (root may lower it back;
+    after the privilege drop it cannot)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
 def main() -> None:
     fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
-    sock = socket.socket(fileno=fd)
+    start(socket.socket(fileno=fd), config)
+
+
+def start(sock: socket.socket, config: dict, isolation: list[str] = ()) -> None:
+    """The child's start-up, the same after an exec (``main``) or a fork from the zygote
+    (``tmlkit.zygote``): limits and the privilege drop before any student code, then serve.
+    ``isolation`` says, in words, what confined the child before (its namespaces)."""
     os.environ.pop("TML_GRADER_SECRET", None)
     os.environ.pop("TML_GRADER_SEED", None)
+    _prefer_as_oom_victim()
     # rlimits first (RLIMIT_NPROC counts the processes of the user we become), then the user.
     applied = _limit_resources(config)
     who = _drop_privileges(config.get("uid"), config.get("gid"))
-    isolation = [who, "limits: " + ", ".join(applied)]
+    isolation = [who, "limits: " + ", ".join(applied), *isolation]
     try:
         Child(sock, isolation).serve()
     except wire.WireError:
