@@ -58,6 +58,15 @@ class MemoryCgroup:
         """The group's charge now, in bytes."""
         return int((self.path / ("memory.current" if self.v2 else "memory.usage_in_bytes")).read_text())
 
+    def stat(self) -> dict[str, int]:
+        """memory.stat's counters, in bytes (v1 names, hierarchical totals; v2 mapped to them)."""
+        pairs = dict(line.split() for line in (self.path / "memory.stat").read_text().splitlines())
+        if self.v2:
+            return {"anon": int(pairs["anon"]) + int(pairs.get("shmem", 0)),
+                    "inactive_file": int(pairs["inactive_file"])}
+        return {"anon": int(pairs["total_rss"]) + int(pairs["total_shmem"]),
+                "inactive_file": int(pairs["total_inactive_file"])}
+
     def figures(self) -> dict:
         if self.v2:
             peak = int((self.path / "memory.peak").read_text())

@@ -85,6 +85,7 @@ class Watch:
     def __init__(self, root: int, cgroup: MemoryCgroup | None):
         self.root, self.cgroup = root, cgroup
         self.best, self.at_peak = -1, {}
+        self.working_set = self.anon = 0
         self.private_max: dict[str, int] = {}
         self.rss_max: dict[str, int] = {}
         self.stop = threading.Event()
@@ -102,7 +103,14 @@ class Watch:
                 self.private_max[role] = max(self.private_max.get(role, 0), private)
                 self.rss_max[role] = max(self.rss_max.get(role, 0), peak)
                 rss_total += private
-            total = self.cgroup.usage() if self.cgroup else rss_total
+            total = rss_total
+            if self.cgroup:
+                # The working set (charge less inactive page cache, as `docker stats` shows
+                # it) and anonymous memory: what the kernel cannot simply drop at the limit.
+                stat = self.cgroup.stat()
+                total = self.cgroup.usage() - stat["inactive_file"]
+                self.working_set = max(self.working_set, total)
+                self.anon = max(self.anon, stat["anon"])
             if total > self.best:
                 self.best, self.at_peak = total, sample
 
@@ -111,7 +119,8 @@ class Watch:
         self.thread.join()
         mb = lambda kb: {role: round(v / 1024) for role, v in kb.items() if v > 1024}  # noqa: E731
         return {"private_at_peak_mb": mb(self.at_peak), "private_max_mb": mb(self.private_max),
-                "rss_max_mb": mb(self.rss_max),
+                "rss_max_mb": mb(self.rss_max), "working_set_mb": self.working_set / 2**20,
+                "anon_mb": self.anon / 2**20,
                 "grader_mb": self.rss_max.get("grader", 0) / 1024,
                 "child_mb": self.rss_max.get("child", 0) / 1024}
 
@@ -221,6 +230,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--with-cifar", action="store_true")
+    parser.add_argument("--part", action="append", help="grade only this part (repeatable)")
     parser.add_argument("--grader-only", action="store_true",
                         help="skip the whole-notebook runs (e.g. in a venv without Jupyter)")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
@@ -232,7 +242,7 @@ def main() -> None:
     for homework_id in args.homework or list(homeworks.HOMEWORKS):
         homework = homeworks.get(homework_id)
         slow = set() if args.with_cifar else SLOW_PARTS.get(homework.id, set())
-        parts = [p for p in parts_of(homework) if p not in slow]
+        parts = args.part or [p for p in parts_of(homework) if p not in slow]
         grades = []
         for _ in range(args.repeats):
             cgroup = MemoryCgroup(args.memory_limit, args.cpus) if args.memory_limit else None
@@ -249,7 +259,10 @@ def main() -> None:
         for g in grades:
             if g.get("failed_checks"):
                 print(f"  lost points: {', '.join(g['failed_checks'])}")
-            print(f"  private MB at the peak {g['private_at_peak_mb']}, each one's most "
+            if args.memory_limit:
+                print(f"  sampled peaks: working set {g['working_set_mb']:.0f} MiB, anonymous "
+                      f"{g['anon_mb']:.0f} MiB; limit hits {g.get('limit_hits', 0)}")
+            print(f"  private MB at the working set's peak {g['private_at_peak_mb']}, each one's most "
                   f"{g['private_max_mb']}, peak RSS {g['rss_max_mb']}")
         grades = [g for g in grades if "failed" not in g]
         if not grades:
