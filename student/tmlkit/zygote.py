@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -69,6 +70,9 @@ def _preload() -> None:
     for module in PRELOAD:
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    # The garbage collector of a forked process would otherwise write to every object it
+    # scans, and so copy the pages that hold them.
+    gc.freeze()
 
 
 def main() -> None:
