@@ -1,17 +1,22 @@
 """Grading speed and memory: our grader against executing the whole notebook (nbgrader's way).
 
     python benchmarks/grading_speed.py [--homework hw1] [--repeats 3] [--quick] [--with-cifar]
-                                       [--grader-only] [--memory-limit MIB]
+                                       [--grader-only] [--memory-limit MIB [--cpus N]] [--part P]
 
 For each homework it grades the reference solution with our grader (HW1's CIFAR-10 part excluded
-unless --with-cifar) and executes the whole solution notebook with nbclient, which is what
-`nbgrader autograde` does, in the same run. It prints medians of wall time, the peak RSS of the
-grader process and of the sandboxed child, and the ratio. --quick runs the notebook in its quick
-mode (TML_QUICK=1: small subsets), which understates what nbgrader would cost.
+unless --with-cifar), as run_autograder does (`python -m autograder grade`, a process of its
+own, watched from outside), and executes the whole solution notebook with nbclient, which is
+what `nbgrader autograde` does, in the same run. It prints medians of wall time, the peak RSS of
+the grader process and of the sandboxed child, and the ratio; and, for each run, each process's
+private memory (pages no other process shares: torch's, once forked from the zygote, are shared)
+when the run's total peaked. --quick runs the notebook in its quick mode (TML_QUICK=1: small
+subsets), which understates what nbgrader would cost.
 
---memory-limit runs each grading in a fresh memory cgroup with that limit, as Docker (and so
-Gradescope) does, and adds the cgroup's peak charge: grader and child together, shared library
-pages counted once, page cache included. It needs root and a writable cgroup file system.
+--memory-limit runs each grading in a fresh memory cgroup with that limit (below this session's
+own cgroup), as Docker (and so Gradescope) does, and adds the cgroup's peak charge (grader,
+zygote and child together, shared library pages counted once, page cache included) and the
+sampled peaks of its working set (the charge less inactive page cache) and of its anonymous
+memory. It needs root and a writable cgroup file system.
 """
 from __future__ import annotations
 

@@ -30,3 +30,9 @@ def test_grading_speed_quick_run_prints_times_memory_and_ratio():
     # The child imports torch and numpy: a peak under 100 MB would mean it was not measured.
     assert int(grader.group(3)) > 100 and int(kernel.group(2)) > 100
     assert re.search(r"ratio\s+[\d.]+×", out)
+
+
+def test_child_startup_prints_both_ways():
+    out = run_benchmark("benchmarks/child_startup.py", "--repeats", "1")
+    for way in ("forked from the zygote", "fresh interpreter"):
+        assert re.search(way + r"\s+median wall\s+[\d.]+ s, child CPU\s+[\d.]+ s", out), out
