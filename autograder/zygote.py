@@ -48,10 +48,11 @@ def scrubbed_environment() -> dict:
     return env
 
 
-def _start(mode: str) -> tuple[subprocess.Popen, socket.socket]:
+def _start(mode: str, preload: tuple[str, ...] = ()) -> tuple[subprocess.Popen, socket.socket]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     process = subprocess.Popen(
-        [sys.executable, "-I", "-c", BOOTSTRAP, str(STUDENT_PATH), mode, str(theirs.fileno())],
+        [sys.executable, "-I", "-c", BOOTSTRAP, str(STUDENT_PATH), mode, str(theirs.fileno()),
+         *preload],
         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd="/",
         env=scrubbed_environment())
     theirs.close()
@@ -145,10 +146,11 @@ def connect() -> Zygote | None:
         return _shared
 
 
-def launch(argv: list[str], entry: str) -> int | None:
-    """Run ``entry(argv[1:])`` (a "module:function") in a grader forked from a new zygote, and
-    return its exit status; None if the zygote could not start (then run it here)."""
-    process, sock = _start("launch")
+def launch(argv: list[str], entry: str, preload: tuple[str, ...] = ()) -> int | None:
+    """Run ``entry(argv[1:])`` (a "module:function") in a grader forked from a new zygote that
+    also imported ``preload``, and return its exit status; None if the zygote could not start
+    (then run it here)."""
+    process, sock = _start("launch", preload)
     try:
         ready, _ = zygote_process.receive(sock)
         if ready is None:

@@ -2,6 +2,7 @@
 
     python benchmarks/grading_speed.py [--homework hw1] [--repeats 3] [--quick] [--with-cifar]
                                        [--grader-only] [--memory-limit MIB [--cpus N]] [--part P]
+                                       [--ballast MIB]
 
 For each homework it grades the reference solution with our grader (HW1's CIFAR-10 part excluded
 unless --with-cifar), as run_autograder does (`python -m autograder grade`, a process of its
@@ -10,7 +11,8 @@ what `nbgrader autograde` does, in the same run. It prints medians of wall time,
 the grader process and of the sandboxed child, and the ratio; and, for each run, each process's
 private memory (pages no other process shares: torch's, once forked from the zygote, are shared)
 when the run's total peaked. --quick runs the notebook in its quick mode (TML_QUICK=1: small
-subsets), which understates what nbgrader would cost.
+subsets), which understates what nbgrader would cost. --ballast grades a heavier correct
+submission instead: the solution plus a constant array that its process holds throughout.
 
 --memory-limit runs each grading in a fresh memory cgroup with that limit (below this session's
 own cgroup), as Docker (and so Gradescope) does, and adds the cgroup's peak charge (grader,
@@ -130,13 +132,29 @@ class Watch:
                 "child_mb": self.rss_max.get("child", 0) / 1024}
 
 
-def grade_once(homework_id: str, parts: list[str], cgroup: MemoryCgroup | None) -> dict:
+def with_ballast(notebook: Path, mib: int, folder: str) -> Path:
+    """A copy of ``notebook`` whose student process holds ``mib`` MiB more for the whole run: a
+    heavier, still correct submission (the constant is kept and run when the child loads)."""
+    import nbformat
+    nb = nbformat.read(notebook, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        f"import numpy as np\nBALLAST = np.ones({mib << 20} // 8)   # every page touched"))
+    path = Path(folder, notebook.name)
+    nbformat.write(nb, path)
+    return path
+
+
+def grade_once(homework_id: str, parts: list[str], cgroup: MemoryCgroup | None,
+               ballast_mib: int = 0) -> dict:
     """Grade the reference solution as run_autograder does (`python -m autograder grade`, a
     process of its own), watched from outside."""
     with tempfile.TemporaryDirectory() as folder:
         results = Path(folder, "results.json")
+        submission = homeworks.get(homework_id).solution
+        if ballast_mib:
+            submission = with_ballast(submission, ballast_mib, folder)
         command = [sys.executable, "-m", "autograder", "grade", homework_id,
-                   str(homeworks.get(homework_id).solution), "--results", str(results)]
+                   str(submission), "--results", str(results)]
         for part in parts:
             command += ["--part", part]
         began = time.monotonic()
@@ -236,6 +254,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--with-cifar", action="store_true")
     parser.add_argument("--part", action="append", help="grade only this part (repeatable)")
+    parser.add_argument("--ballast", type=int, default=0, metavar="MIB",
+                        help="grade the solution with a constant of this many MiB added, which "
+                             "its student process holds throughout")
     parser.add_argument("--grader-only", action="store_true",
                         help="skip the whole-notebook runs (e.g. in a venv without Jupyter)")
     parser.add_argument("--memory-limit", type=int, metavar="MIB",
@@ -252,7 +273,7 @@ def main() -> None:
         for _ in range(args.repeats):
             cgroup = MemoryCgroup(args.memory_limit, args.cpus) if args.memory_limit else None
             try:
-                grades.append(grade_once(homework.id, parts, cgroup))
+                grades.append(grade_once(homework.id, parts, cgroup, args.ballast))
             finally:
                 if cgroup:
                     cgroup.remove()

@@ -8,7 +8,7 @@ the student package on its path, and it never reads a seed, a spec or a grader's
 child forked from it cannot inherit what it never held. The grader receives its arguments and
 environment from the launcher only after its own fork, on a socket that no child holds.
 
-Started by ``autograder.sandbox.zygote`` as ``python -I -c BOOTSTRAP STUDENT_PATH MODE FD``:
+Started by ``autograder.zygote`` as ``python -I -c BOOTSTRAP STUDENT_PATH MODE FD [MODULE ...]``:
 
 - ``serve``: FD is the grader's control socket; each request forks a child.
 - ``launch``: FD is the launcher's socket; the zygote forks the grader, which receives its
@@ -35,9 +35,9 @@ import socket
 import sys
 import time
 
-# What every process of a grading run imports; each is preloaded if it is installed. torch's
-# optimizers import torch._dynamo when the first one is made (about 70 MB; every homework trains).
-PRELOAD = ("numpy", "torch", "torch._dynamo", "tmlkit.wire", "tmlkit.child")
+# What every process of a grading run imports; each is preloaded if it is installed, and so are
+# the modules named after FD (a homework's, e.g. torch._dynamo).
+PRELOAD = ("numpy", "torch", "tmlkit.wire", "tmlkit.child")
 MAX_REQUEST_BYTES = 1 << 20
 _CLONE_NEWNET, _CLONE_NEWPID, _PR_SET_PDEATHSIG = 0x40000000, 0x20000000, 1
 
@@ -67,8 +67,8 @@ def receive(sock: socket.socket) -> tuple[dict | None, list[int]]:
     return (json.loads(data) if data else None), fds
 
 
-def _preload() -> None:
-    for module in PRELOAD:
+def _preload(extra: list[str]) -> None:
+    for module in (*PRELOAD, *extra):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
     # The garbage collector of a forked process would otherwise write to every object it
@@ -79,7 +79,7 @@ def _preload() -> None:
 def main() -> None:
     mode, fd = sys.argv[1], int(sys.argv[2])
     name_process("tml-zygote")
-    _preload()
+    _preload(sys.argv[3:])
     channel = socket.socket(fileno=fd)
     if mode == "launch":
         serving, grader_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
