@@ -294,9 +294,14 @@ def test_a_child_killed_at_the_memory_limit_is_reported_as_out_of_memory(tmp_pat
     finally:
         group.remove()
     assert done.returncode == 0, done.stderr
-    outputs = [test["output"] for test in json.loads(out.read_text())["tests"]]
+    results = json.loads(out.read_text())
+    outputs = [test["output"] for test in results["tests"]]
     assert any("ran out of memory" in output for output in outputs), outputs
     assert not any("exit()" in output for output in outputs), outputs
+    # The instructor is told the limit, and that the run reached it.
+    memory = results["extra_data"]["memory"]
+    assert memory["limit_mib"] == 1024 and memory["oom_kills"] >= 1, memory
+    assert "WARNING for the instructor" in done.stdout
 
 
 # The seed is passed in two halves that the child never joins; a hit is the whole seed.
