@@ -22,6 +22,8 @@ from pathlib import Path
 import tmlkit
 from tmlkit import zygote as zygote_process
 
+# The child's only addition to its path (and the zygote's): the folder holding the student
+# package. The grader's own package (specs, references) is neither on it nor importable there.
 STUDENT_PATH = Path(tmlkit.__file__).resolve().parents[1]
 # The environment variables a child may see (and the zygote starts with): never a grader's.
 KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", "TML_QUICK",

@@ -26,16 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tmlkit
 from autograder import zygote
 from tmlkit import wire
 from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
                            SubmissionError, SubmissionTimeout)
 from tmlkit.notebook import Extraction
 
-# The child's only addition to its path: the folder holding the student package. The grader's
-# own package (specs, references) is neither on it nor importable there.
-STUDENT_PATH = Path(tmlkit.__file__).resolve().parents[1]
+STUDENT_PATH = zygote.STUDENT_PATH
 
 # What the child may send back in one message. Far above any check's needs (predictions, maps,
 # adversarial batches), and far below what would push the grader past Gradescope's memory.
