@@ -30,7 +30,14 @@ def _grade(args) -> int:
     check_parts(homework.id, args.part)
     submission = Path(args.submission) if args.submission else homework.solution
 
+    from autograder.memory import Watch, describe
+    memory = Watch()
+
     def report(result) -> None:
+        measured = memory.report()
+        if measured is not None:
+            result.extra_data["memory"] = measured
+            print(describe(measured), flush=True)   # stdout: what the instructor sees on Gradescope
         if args.results:
             result.write_json(args.results, leaderboard=args.leaderboard)
         print(f"{homework.id} — {submission}")
@@ -182,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("homework", nargs="?", default="hw1", help="homework id (default hw1)")
     grade.add_argument("submission", nargs="?", help="the .ipynb to grade, or a folder holding it "
                        "(default: the reference solution)")
-    grade.add_argument("--time-limit", type=float, metavar="SECONDS",
-                       help="end the whole run by then: checks not started score 0 (no limit by default)")
+    grade.add_argument("--time-limit", type=float, metavar="SECONDS", default=DEFAULT_TIME_LIMIT_S,
+                       help="end the whole run by then: checks not started score 0 (default "
+                            f"{DEFAULT_TIME_LIMIT_S:g}, the Gradescope zip's; 0 for none)")
     grade.add_argument("--results", help="also write Gradescope's results.json here")
     grade.add_argument("--part", action="append", help="grade only this section, e.g. 2.3 (repeatable)")
     grade.add_argument("--leaderboard", action="store_true",

@@ -5,6 +5,7 @@ its CPU-time budget (``autograder/limits.py``), and records points from how each
 """
 from __future__ import annotations
 
+import gc
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from autograder.limits import cpu_limit
 from autograder.results import TestResult
 from autograder.sandbox import Budget, Sandbox, Submission, SubmissionError
+from tmlkit.child import return_free_memory
 from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_leaderboard, take_notes, title
 
 NOT_RUN = "not run: the grading time limit was reached"
@@ -82,6 +84,7 @@ class GradingPlugin:
             raise TimeLimitReached(NOT_RUN)
         if self.sandbox is not None and info is not None:
             if info.fresh_process:
+                gc.collect()        # what earlier checks left in the grader, before a heavy one
                 self.sandbox.restart()
             limit = cpu_limit(Path(item.path).stem, item.name, info.timeout)
             cap = self.sandbox.limits.call_timeout_s
@@ -90,6 +93,7 @@ class GradingPlugin:
         try:
             yield
         finally:
+            return_free_memory()
             if self.sandbox is not None:
                 if self.sandbox.budget is not None:
                     spent = self.sandbox.budget

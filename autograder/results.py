@@ -49,6 +49,7 @@ class GradingResult:
     sandbox: list[str] = field(default_factory=list)    # what confined the student's code
     usage: dict[str, dict[str, float]] = field(default_factory=dict)  # test → child cpu_s, wall_s
     leaderboard: list[dict] = field(default_factory=list)  # Gradescope's {name, value, order}
+    extra_data: dict = field(default_factory=dict)      # results.json's, e.g. the run's memory
 
     @property
     def score(self) -> float:
@@ -76,6 +77,7 @@ class GradingResult:
                        "visibility": hidden if t.visibility == "after_published" else t.visibility,
                        "extra_data": {"id": t.id}}
                       for t in self.tests],
+            **({"extra_data": self.extra_data} if self.extra_data else {}),
         }
         if leaderboard:
             results["leaderboard"] = list(self.leaderboard)

@@ -41,3 +41,9 @@ def test_isolation_cost_quick_run_prints_both_modes():
         assert re.search(rf"^{mode} confinement: start-up \d+ ms wall, \d+ ms CPU, peak RSS "
                          r"[\d.]+ MB \(median of 2\)$", out, re.M), out
     assert re.search(r"^confine\(\) itself: \d+ µs", out, re.M), out
+
+
+def test_child_startup_prints_both_ways():
+    out = run_benchmark("benchmarks/child_startup.py", "--repeats", "1")
+    for way in ("forked from the zygote", "fresh interpreter"):
+        assert re.search(way + r"\s+median wall\s+[\d.]+ s, child CPU\s+[\d.]+ s", out), out

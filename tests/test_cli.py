@@ -85,3 +85,29 @@ def test_grade_all_on_a_file_is_a_cli_message(tmp_path, capsys):
 def test_normalize_check_passes_on_the_committed_solutions(capsys):
     assert main(["normalize", "--check"]) == 0
     assert capsys.readouterr().out == ""
+
+
+def test_grade_has_the_zips_total_time_limit_by_default(monkeypatch, tmp_path):
+    """A submission that sleeps must not hold a local `grade` for hours: the default total
+    limit is the Gradescope zip's, and 0 turns it off."""
+    import autograder.grade as grading
+    from autograder.gradescope import DEFAULT_TIME_LIMIT_S
+    seen = []
+
+    def stop(homework_id, submission, **options):
+        seen.append(options["time_limit_s"])
+        raise grading.GraderError("stopped by the test")
+    monkeypatch.setattr(grading, "grade", stop)
+    submission = str(homeworks.get("hw4").solution)
+    assert main(["grade", "hw4", submission]) == 2
+    assert main(["grade", "hw4", submission, "--time-limit", "0"]) == 2
+    assert seen == [DEFAULT_TIME_LIMIT_S, 0]
+
+
+def test_memory_report_warns_within_64_mib_of_the_limit():
+    from autograder.memory import describe
+    roomy = {"limit_mib": 768, "peak_mib": 700, "working_set_peak_mib": 600, "oom_kills": 0}
+    assert "768 MiB" in describe(roomy) and "600 MiB" in describe(roomy)
+    assert "WARNING" not in describe(roomy)
+    assert "WARNING" in describe({**roomy, "working_set_peak_mib": 705})
+    assert "WARNING" in describe({**roomy, "oom_kills": 1})

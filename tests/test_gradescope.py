@@ -30,6 +30,9 @@ from tmlkit.notebook import find_function
 from autograder.gradescope import build_zip
 from autograder import results as results_module
 
+sys.path.insert(0, str(REPO / "benchmarks"))
+import cgroups  # noqa: E402  (benchmarks/cgroups.py: memory cgroups as Docker makes them)
+
 SCHEMA = json.loads((REPO / "tests" / "gradescope_results.schema.json").read_text())
 
 # Functions filled in from the solution → the checks (by id) they alone pass, and their points.
@@ -100,9 +103,10 @@ def install_zip(zip_path: Path, root: Path, python: Path = VENV_BIN) -> Path:
     return root
 
 
-def run_submission(root: Path, files: dict[str, bytes], python: Path = VENV_BIN, **env: str) -> dict:
+def run_submission(root: Path, files: dict[str, bytes], python: Path = VENV_BIN,
+                   preexec_fn=None, **env: str) -> dict:
     """One submission, as Gradescope runs it: fresh submission/ and results/, then
-    /autograder/run_autograder from /autograder."""
+    /autograder/run_autograder from /autograder (``preexec_fn``: e.g. entering a cgroup)."""
     for folder in ("submission", "results"):
         shutil.rmtree(root / folder, ignore_errors=True)
     for name, content in files.items():
@@ -110,7 +114,7 @@ def run_submission(root: Path, files: dict[str, bytes], python: Path = VENV_BIN,
         (root / "submission" / name).write_bytes(content)
     (root / "submission").mkdir(exist_ok=True)
     done = subprocess.run([str(root / "run_autograder")], cwd=root, env=harness_env(root, python, **env),
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, preexec_fn=preexec_fn)
     assert done.returncode == 0, done.stderr
     results = json.loads((root / "results" / "results.json").read_text())
     jsonschema.validate(results, SCHEMA)
@@ -363,3 +367,30 @@ def test_results_json_is_written_even_when_the_grader_cannot_start(images, tmp_p
     os.chmod(broken / "python3", 0o755)
     results = run_submission(images("hw4"), {"a.ipynb": b"{}"}, python=broken)
     assert results["score"] == 0 and "tell your instructor" in results["output"]
+
+
+GRADESCOPE_PYTHON = Path("/opt/tmlcpu/bin")     # Debian's python3 with CPU torch (.ci/run)
+MEMORY_TESTS = "TML_GRADESCOPE_MEMORY"
+
+
+@pytest.mark.skipif(os.environ.get(MEMORY_TESTS) != "1" or not cgroups.available()
+                    or not (GRADESCOPE_PYTHON / "python3").exists(),
+                    reason=f"slow (minutes per homework at half a CPU): set {MEMORY_TESTS}=1; needs "
+                           "root, a writable cgroup file system and /opt/tmlcpu")
+@pytest.mark.parametrize("homework_id", list(homeworks.HOMEWORKS))
+def test_solution_fits_gradescopes_default_container(homework_id, tmp_path):
+    """In Gradescope's default container (768 MiB, half a CPU) with CPU torch, the reference
+    solution gets full marks and leaves 128 MiB of room, as run_autograder's own report says."""
+    root = install_zip(build_zip(homework_id, tmp_path / "hw.zip"), tmp_path / "autograder",
+                       GRADESCOPE_PYTHON)
+    group = cgroups.MemoryCgroup(768, 0.5)
+    try:
+        results = run_submission(root, {homeworks.get(homework_id).notebook:
+                                        homeworks.get(homework_id).solution.read_bytes()},
+                                 GRADESCOPE_PYTHON, preexec_fn=group.enter)
+    finally:
+        group.remove()
+    memory = results["extra_data"]["memory"]
+    assert results["score"] == sum(t["max_score"] for t in results["tests"]), results["output"]
+    assert memory["limit_mib"] == 768 and memory["oom_kills"] == 0, memory
+    assert memory["working_set_peak_mib"] <= 640, memory

@@ -14,6 +14,7 @@ from conftest import REPO, write_notebook
 
 from autograder.grade import grade
 from autograder.sandbox import Limits
+from autograder import zygote
 from autograder.sandbox.parent import unprivileged_ids, unshare_available
 from hostile.cases import CASES, PARTS, Case
 from tmlkit.isolation import landlock_abi
@@ -106,13 +107,22 @@ def test_hostile_submission(case: Case, tmp_path, listener, monkeypatch):
     if case.name == "kill_grader_process" and unshare_available() and (dropped or signals_scoped()):
         fail = ()              # as `nobody`, or scoped, it can signal neither unshare nor us: no effect
     message = case.message
-    if case.name == "spawn_orphans" and dropped:
+    either = ()      # checks that may pass or fail, e.g. on the machine's speed
+    if case.name == "spawn_orphans" and zygote.enabled():
+        # A child forked from the zygote has torch loaded, and each of its forks copies that
+        # address space: 20 per call (30 ms of CPU each with CUDA torch, 5 with CPU torch) may
+        # run out of time, or, as `nobody`, into RLIMIT_NPROC. What must hold either way: the
+        # other checks keep their points and no sleeper outlives the sandbox.
+        fail, either = (), ("attribution",)
+    elif case.name == "spawn_orphans" and dropped:
         # RLIMIT_NPROC binds once we are `nobody`: 20 sleepers per call reach 256 within a few
         # calls, and the rest of the forks fail (root, as in CI, is exempt from the limit).
         fail, message = ("attribution",), "BlockingIOError"
     notes = "\n".join(result.notes)
     for test in result.tests:
-        if test.name.startswith(fail):
+        if test.name.startswith(either):
+            assert test.score in (0, test.max_score), (test.name, test.output)
+        elif test.name.startswith(fail):
             assert test.score == 0, (test.name, test.output)
             if not case.in_notes:
                 assert message in test.output, (test.name, test.output, notes)
@@ -120,7 +130,8 @@ def test_hostile_submission(case: Case, tmp_path, listener, monkeypatch):
             assert test.score == test.max_score, (test.name, test.output, notes)
     if case.in_notes:
         assert case.message in notes, notes
-    expected = 11 - sum(t.max_score for t in result.tests if t.name.startswith(fail))
+    expected = 11 - sum(t.max_score for t in result.tests if t.name.startswith(fail + either)
+                        and (t.name.startswith(fail) or t.score == 0))
     assert result.score == expected
     assert "Sandbox: " in results["output"] or result.score == 0
     assert seconds < MAX_SECONDS

@@ -89,6 +89,12 @@ def busy_subprocess(seconds):
 
 def ask_slowly(query):
     return query(0)
+
+def taint_numpy():
+    np.tainted_by_the_student = True
+
+def numpy_tainted():
+    return hasattr(np, "tainted_by_the_student")
 '''
 
 
@@ -215,6 +221,26 @@ def test_restart_gives_a_fresh_process_with_the_same_definitions(sandbox):
     assert sandbox.starts == starts + 1 and "double" in sandbox.defined
 
 
+def test_a_restarted_child_holds_nothing_of_the_last_one(sandbox):
+    """A fresh child (fresh_process checks) is forked from the zygote, which never ran student
+    code: what the last child changed in a library it imported is gone."""
+    call(sandbox, "taint_numpy")
+    assert call(sandbox, "numpy_tainted")
+    sandbox.restart()
+    assert not call(sandbox, "numpy_tainted")
+
+
+def test_a_child_forked_from_the_zygote_starts_in_a_fraction_of_a_second(sandbox):
+    from autograder import zygote
+    if not zygote.enabled():
+        pytest.skip("TML_ZYGOTE=0")
+    sandbox.restart()     # the zygote is running
+    began = time.monotonic()
+    sandbox.restart()
+    assert time.monotonic() - began < 2.0       # a torch import takes several seconds
+    assert call(sandbox, "double", 1) == 2
+
+
 def test_a_call_frees_its_arguments_before_the_next_arrives(sandbox):
     # Two 96 MB arguments in a row: the second must not arrive while the first is still held.
     sandbox.restart()
@@ -268,6 +294,82 @@ def test_a_child_killed_at_the_memory_limit_is_reported_as_out_of_memory(tmp_pat
     finally:
         group.remove()
     assert done.returncode == 0, done.stderr
-    outputs = [test["output"] for test in json.loads(out.read_text())["tests"]]
+    results = json.loads(out.read_text())
+    outputs = [test["output"] for test in results["tests"]]
     assert any("ran out of memory" in output for output in outputs), outputs
     assert not any("exit()" in output for output in outputs), outputs
+    # The instructor is told the limit, and that the run reached it.
+    memory = results["extra_data"]["memory"]
+    assert memory["limit_mib"] == 1024 and memory["oom_kills"] >= 1, memory
+    assert "WARNING for the instructor" in done.stdout
+
+
+# The seed is passed in two halves that the child never joins; a hit is the whole seed.
+SEARCH = """
+import os
+
+def _occurs(data, head, tail):
+    at = data.find(head)
+    while at != -1:
+        if data[at + len(head):at + len(head) + len(tail)] == tail:
+            return True
+        at = data.find(head, at + 1)
+    return False
+
+def holds(head, tail):
+    head, tail = head.encode(), tail.encode()
+    places = []
+    with open("/proc/self/environ", "rb") as f:
+        if _occurs(f.read(), head, tail) or any(_occurs(v.encode(), head, tail)
+                                                 for v in os.environ.values()):
+            places.append("environment")
+    with open("/proc/self/maps") as maps, open("/proc/self/mem", "rb", 0) as mem:
+        for line in maps:    # writable memory: heap, stacks, anonymous maps, libraries' data
+            fields = line.split()
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            if "rw" not in fields[1]:
+                continue
+            for at in range(low, high, 1 << 24):
+                try:
+                    chunk = os.pread(mem.fileno(), min((1 << 24) + 64, high - at), at)
+                except OSError:
+                    break
+                if _occurs(chunk, head, tail):
+                    places.append(line.strip())
+                    break
+    return places
+"""
+
+SEED_HEAD, SEED_TAIL = "73915604", "28461937"
+SEEKER = SEARCH + f"""
+def weighted_least_squares(X, y, w):
+    places = holds({SEED_HEAD!r}, {SEED_TAIL!r})
+    raise RuntimeError(f"seed found: {{places}}" if places else "seed not found")
+"""
+
+
+def test_the_search_finds_a_seed_that_is_there(monkeypatch):
+    """The control: in a process that holds the seed, as the grader does, the search finds it."""
+    monkeypatch.setenv("TML_GRADER_SEED", SEED_HEAD + SEED_TAIL)
+    namespace: dict = {}
+    exec(SEARCH, namespace)
+    assert "environment" in namespace["holds"](SEED_HEAD, SEED_TAIL)
+
+
+@pytest.mark.parametrize("zygote", ["1", "0"])
+def test_a_child_finds_no_trace_of_the_graders_seed(tmp_path, zygote):
+    """Graded as run_autograder grades, with $TML_GRADER_SEED set: the student's process
+    searches its environment and its memory for the seed and finds nothing, whether it was
+    forked from the zygote (which never held it) or started afresh."""
+    import os
+    write_notebook(tmp_path / "seeker.ipynb", SEEKER)
+    out = tmp_path / "results.json"
+    done = subprocess.run([sys.executable, "-m", "autograder", "grade", "hw4",
+                           str(tmp_path / "seeker.ipynb"), "--part", "2.2", "--results", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "TML_GRADER_SEED": SEED_HEAD + SEED_TAIL,
+                               "TML_ZYGOTE": zygote})
+    assert done.returncode == 0, done.stderr
+    outputs = [test["output"] for test in json.loads(out.read_text())["tests"]]
+    assert any("seed not found" in output for output in outputs), outputs
+    assert not any("seed found: [" in output for output in outputs), outputs   # not the source

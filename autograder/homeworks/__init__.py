@@ -13,6 +13,9 @@ class Homework:
     notebook: str            # the same file name in solutions/ and notebooks/
     title: str
     datasets: tuple[str, ...] = ()       # what grading reads: "mnist", "cifar10" (tmlkit.data)
+    # Modules that grader and student process both import, loaded once in the zygote (beyond
+    # numpy and torch): torch's optimizers import torch._dynamo, about 70 MB, when the first is made.
+    preload: tuple[str, ...] = ()
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -37,7 +40,7 @@ class Homework:
 HOMEWORKS = {hw.id: hw for hw in [
     Homework("hw1", "hw1_linear_models.ipynb", "Linear models: softmax regression, attribution, "
                                                "model stealing, adversarial examples, CIFAR-10",
-             datasets=("mnist", "cifar10")),
+             datasets=("mnist", "cifar10"), preload=("torch._dynamo",)),
     Homework("hw2", "hw2_explanations.ipynb", "Explanations: LIME, Shapley values and SHAP, saliency, "
                                               "integrated gradients and influence with trulens"),
     Homework("hw3", "hw3_bayes_backprop.ipynb", "Bayesian inference and neural networks from scratch",
@@ -46,7 +49,7 @@ HOMEWORKS = {hw.id: hw for hw in [
     Homework("hw5", "hw5_robustness_privacy.ipynb", "Security and privacy of ML: adversarial "
                                                     "training, poisoning, differential privacy, "
                                                     "membership inference, fairness",
-             datasets=("mnist",)),
+             datasets=("mnist",), preload=("torch._dynamo",)),
 ]}
 
 

@@ -26,18 +26,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import tmlkit
+from autograder import zygote
 from tmlkit import wire
 from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
                            SubmissionError, SubmissionTimeout)
 from tmlkit.notebook import Extraction
 
-# The child's only addition to its path: the folder holding the student package. The grader's
-# own package (specs, references) is neither on it nor importable there.
-STUDENT_PATH = Path(tmlkit.__file__).resolve().parents[1]
-_KEPT_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TML_DATA_DIR", "TML_CACHE_DIR", "TML_QUICK",
-             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "CUDA_VISIBLE_DEVICES",
-             "TMPDIR")
+STUDENT_PATH = zygote.STUDENT_PATH
 
 # What the child may send back in one message. Far above any check's needs (predictions, maps,
 # adversarial batches), and far below what would push the grader past Gradescope's memory.
@@ -168,6 +163,7 @@ class Limits:
     drop_privileges: bool = True     # when root: run the child as `nobody`
     namespaces: bool = True          # `unshare --net --pid` around the child, where it works
     confine: bool = True             # the child confines its file system (tmlkit.isolation)
+    zygote: bool = True              # fork the child from the zygote (autograder/zygote.py)
 
 
 _UNPRIVILEGED_USER = "nobody"
@@ -224,7 +220,7 @@ class Sandbox:
     isolation: list[str] = field(default_factory=list)   # what confined the child, in words
 
     def __post_init__(self):
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen | zygote.ForkedChild | None = None
         self._sock: socket.socket | None = None
         self._workdir = tempfile.TemporaryDirectory(prefix="tml-submission-")
         self._load_skips: list[list[int]] = []
@@ -253,7 +249,7 @@ class Sandbox:
     def _spawn(self) -> None:
         self._oom_kills_before = oom_kills()
         parent_sock, child_sock = socket.socketpair()
-        env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
+        env = {key: os.environ[key] for key in zygote.KEPT_ENV if key in os.environ}
         env["HOME"] = self._workdir.name       # caches (torch, matplotlib) land in the temp dir
         # OpenMP threads (torch's) that spin while waiting burn CPU time that is the machine's
         # load, not the student's work: on a busy machine a small conv net's backward passes cost
@@ -268,24 +264,42 @@ class Sandbox:
         if ids:
             config["uid"], config["gid"] = ids
             os.chown(self._workdir.name, *ids)
-        bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
-                     "from tmlkit.child import main; main()")
-        command = [sys.executable, "-I", "-c", bootstrap, str(STUDENT_PATH),
-                   str(child_sock.fileno()), json.dumps(config)]
         wrapped = self.limits.namespaces and unshare_available()
-        if wrapped:  # no network; a PID namespace dies with the child, fork bombs included
-            command = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--"] + command
-        self._process = subprocess.Popen(
-            command, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self._workdir.name, env=env,
-            start_new_session=True)
+        self._process = self._fork(child_sock, env, config, wrapped) or self._exec(
+            child_sock, env, config, wrapped)
         child_sock.close()
         self._sock = parent_sock
         self._cpu_mark = 0.0
         self.starts += 1
+
+    def _fork(self, child_sock: socket.socket, env: dict, config: dict,
+              wrapped: bool) -> zygote.ForkedChild | None:
+        """A child forked from the zygote (it sets up its own namespaces), or None without one."""
+        if not self.limits.zygote or (connection := zygote.connect()) is None:
+            return None
+        try:
+            child = connection.spawn(child_sock, env, self._workdir.name, config, wrapped)
+        except zygote.ZygoteError:
+            return None
+        self.isolation = []    # the child reports its namespaces with the rest
+        return child
+
+    def _exec(self, child_sock: socket.socket, env: dict, config: dict,
+              wrapped: bool) -> subprocess.Popen:
+        """A child started as a fresh interpreter (no zygote), under `unshare` where it works."""
+        bootstrap = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                     "from tmlkit.child import main; main()")
+        command = [sys.executable, "-I", "-c", bootstrap, str(STUDENT_PATH),
+                   str(child_sock.fileno()), json.dumps(config)]
+        if wrapped:  # no network; a PID namespace dies with the child, fork bombs included
+            command = [shutil.which("unshare"), "--net", "--pid", "--fork", "--kill-child", "--"] + command
         self.isolation = ["no network, own PID namespace (unshare)" if wrapped else
                           "network and PID namespaces not available (unshare refused): the child "
                           "shares the grader's network"]
+        return subprocess.Popen(
+            command, pass_fds=[child_sock.fileno()], stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self._workdir.name, env=env,
+            start_new_session=True)
 
     def _load(self, budget: Budget) -> None:
         cells = [{"index": c.index, "source": c.source} for c in self.extraction.cells]

@@ -1,11 +1,13 @@
-"""The student's side of the sandbox: a fresh interpreter holding the submission's definitions.
+"""The student's side of the sandbox: a process holding the submission's definitions.
 
-It is started by ``Sandbox`` with ``python -I`` and talks only over the socket it is handed.
-It sets its own resource limits before it runs any student code.
+It is forked from the zygote (``tmlkit.zygote``), or started by ``Sandbox`` with ``python -I``
+where there is none, and talks only over the socket it is handed. Either way ``start`` sets its
+own resource limits before it runs any student code.
 """
 from __future__ import annotations
 
 import ast
+import ctypes
 import io
 import json
 import linecache
@@ -96,6 +98,15 @@ def _confine(config: dict) -> str:
                 Path(tmlkit.__file__).parent}
     readable |= {os.environ[key] for key in (data.DATA_ENV, data.CACHE_ENV) if key in os.environ}
     return isolation.confine(scratch, sorted(map(str, readable)))
+
+
+def return_free_memory() -> None:
+    """Hand the C heap's free pages back to the system, which glibc otherwise keeps for later:
+    what one call (or check) freed then no longer counts against the container's memory."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):    # not glibc
+        pass
 
 
 def _student_traceback(error: BaseException) -> str:
@@ -197,6 +208,7 @@ class Child:
                 sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
                 # A large argument or result must not live on while the next message arrives.
                 del header, buffers, reply
+                return_free_memory()
 
     def answer(self, header: dict, buffers: list) -> tuple[dict, list] | None:
         if header.get("op") == "load":
@@ -221,18 +233,37 @@ def _safe_str(error: BaseException) -> str:
         return f"<{type(error).__name__} with an unprintable message>"
 
 
+def _prefer_as_oom_victim() -> None:
+    """At a container's memory limit the kernel kills this process, the student's, rather than
+    the grader or the zygote, which would take every grade with them (root may lower it back;
+    after the privilege drop it cannot)."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+
+
 def main() -> None:
     fd, config = int(sys.argv[1]), json.loads(sys.argv[2])
-    sock = socket.socket(fileno=fd)
+    start(socket.socket(fileno=fd), config)
+
+
+def start(sock: socket.socket, config: dict, namespaces: list[str] = ()) -> None:
+    """The child's start-up, the same after an exec (``main``) or a fork from the zygote
+    (``tmlkit.zygote``): limits and the privilege drop before any student code, then serve.
+    ``namespaces`` says, in words, what confined the child before (its namespaces)."""
     os.environ.pop("TML_GRADER_SECRET", None)
     os.environ.pop("TML_GRADER_SEED", None)
+    _prefer_as_oom_victim()
     # rlimits first (RLIMIT_NPROC counts the processes of the user we become), then the user,
     # then the file system: the last step before any student code runs.
     applied = _limit_resources(config)
     who = _drop_privileges(config.get("uid"), config.get("gid"))
     confined = _confine(config)
+    sandbox = [who, confined, "limits: " + ", ".join(applied), *namespaces]
     try:
-        Child(sock, [who, confined, "limits: " + ", ".join(applied)]).serve()
+        Child(sock, sandbox).serve()
     except wire.WireError:
         pass
 
