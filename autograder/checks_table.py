@@ -10,22 +10,14 @@ drift from what is graded; a test fails when they are stale.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.homeworks import checks_of
 from autograder.limits import cpu_limit
 from tmlkit.spec import check_info, title
 
 DOCS_DIR = homeworks.REPO_ROOT / "docs" / "checks"
-
-
-def checks_of(homework_id: str) -> list[tuple[str, object]]:
-    """(test function name, CheckInfo) of every check, in the spec's order."""
-    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
-    found = [(name, function) for name, function in vars(module).items()
-             if name.startswith("test_") and callable(function) and check_info(function)]
-    return sorted(found, key=lambda pair: pair[1].__code__.co_firstlineno)
 
 
 def table(homework_id: str) -> str:

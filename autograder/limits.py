@@ -64,7 +64,7 @@ def cpu_limit(homework: str, test: str, declared: float | None = None) -> float:
 
 def declared_checks(homework: str) -> dict[str, object]:
     """{test function: its CheckInfo} of a homework spec, in the spec's order."""
-    from autograder.checks_table import checks_of     # checks_table imports this module
+    from autograder.homeworks import checks_of
     from tmlkit.spec import check_info
     return {name: check_info(function) for name, function in checks_of(homework)}
 

@@ -1,7 +1,8 @@
 """The pytest plugin that turns a spec's test outcomes into graded results.
 
-It provides the ``hw`` fixture (the submission's functions, run in the sandbox), gives each test
-its CPU-time budget (``autograder/limits.py``), and records points from how each test ended.
+It provides the ``hw`` fixture (the submission's functions, run in the sandbox) and ``expected``
+(the spec's references, computed live), gives each test its CPU-time budget
+(``autograder/limits.py``), and records points from how each test ended.
 """
 from __future__ import annotations
 
@@ -13,9 +14,19 @@ import pytest
 from autograder.limits import cpu_limit
 from autograder.results import TestResult
 from autograder.sandbox import Budget, Sandbox, Submission, SubmissionError
-from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_notes, title
+from tmlkit.spec import CheckFailed, PartialCredit, check_info, check_order, take_notes, title
 
 NOT_RUN = "not run: the grading time limit was reached"
+
+
+class Live:
+    """The grader's ``expected``: ``expected(name, *inputs)`` is ``REFERENCES[name](*inputs)``."""
+
+    def __init__(self, references: dict):
+        self.references = references
+
+    def __call__(self, reference: str, *inputs):
+        return self.references[reference](*inputs)
 
 
 class TimeLimitReached(SubmissionError):
@@ -39,6 +50,8 @@ class GradingPlugin:
         config.addinivalue_line("markers", "check: points, visibility and time limit of a check")
 
     def pytest_collection_modifyitems(self, config, items):
+        items.sort(key=lambda item: check_order(item.function) if check_info(item.function)
+                   else ((), False, 0))
         if self.parts:
             def wanted(item):
                 info = check_info(item.function)
@@ -64,6 +77,12 @@ class GradingPlugin:
         if self.sandbox is None:
             raise SubmissionError(self.unusable_reason or "No submission was given.")
         return Submission(self.sandbox)
+
+    @pytest.fixture(scope="module")
+    def expected(self, request) -> Live:
+        """What a visible check compares with, computed now by the spec's ``REFERENCES`` (the
+        notebook's self-check reads the values recorded from the same computation)."""
+        return Live(getattr(request.module, "REFERENCES", {}))
 
     @pytest.fixture(scope="session")
     def submission_cells(self) -> list[tuple[int, str]]:

@@ -8,7 +8,7 @@ import sys
 
 from conftest import REPO
 
-from autograder.checks_table import checks_of
+from autograder.homeworks import checks_of
 from tmlkit.spec import check_info
 
 
