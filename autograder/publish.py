@@ -5,7 +5,7 @@ imports them. A visible check that needs the grader's reference asks its ``expec
 (``tmlkit.recorded``). ``record`` runs each such check on the reference solution, with an
 ``expected`` that computes the spec's ``REFERENCES`` live and keeps each value under the
 fingerprint of its inputs; ``write_recordings`` (part of ``python -m autograder release``, so of
-``make notebooks``) writes them to ``student/tmlkit/recorded/hwN.py``, which ships to students.
+``make notebooks``) writes them to ``student/tmlkit/recordings/hwN.py``, which ships to students.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from tmlkit.recorded import encode, environment, fingerprint
 from tmlkit.selfcheck import LocalSubmission, kept_definitions, run_check
 from tmlkit.spec import check_info
 
-RECORDED_DIR = Path(__file__).resolve().parents[1] / "student" / "tmlkit" / "recorded"
+RECORDED_DIR = Path(__file__).resolve().parents[1] / "student" / "tmlkit" / "recordings"
 HEADER = '''"""Expected values of {homework}'s visible checks, recorded on the reference solution by
 ``python -m autograder release`` (``make notebooks``); do not edit. See tmlkit.recorded."""
 

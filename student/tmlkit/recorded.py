@@ -9,7 +9,7 @@ inputs::
 
 - In the grader, ``expected`` computes the value now, with the spec's ``REFERENCES``.
 - In the notebook, it returns the value that ``make notebooks`` recorded by running the same
-  check on the reference solution (``tmlkit/recorded/hwN.py``), found by the fingerprint of
+  check on the reference solution (``tmlkit/recordings/hwN.py``), found by the fingerprint of
   its inputs: arrays, numbers, and the weights of the trusted models and the data slices the
   check built, bit for bit. Where the student's environment builds other inputs (another torch
   build, a GPU), no recording matches, and the check says it cannot judge here: never a false
@@ -131,7 +131,7 @@ class Recorded:
 
     def __init__(self, homework: str):
         try:
-            self.recording = importlib.import_module(f"tmlkit.recorded.{homework}").RECORDED
+            self.recording = importlib.import_module(f"tmlkit.recordings.{homework}").RECORDED
         except ImportError:
             self.recording = {"environment": {}, "values": {}}
 

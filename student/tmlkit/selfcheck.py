@@ -97,10 +97,25 @@ class LocalSubmission:
         return local
 
 
-def selfcheck(homework: str, part: str, namespace: dict) -> bool:
-    """Print ✓, ✗ (or ~, partial credit) with a message for each visible check of ``part``, or ·
-    where this environment cannot judge it; True if all passed."""
-    history = namespace.get("In")
+def judge(function, fixtures: dict) -> tuple[str, str]:
+    """Run one check: its mark (✓ passed, ~ partial credit, ✗ failed, · cannot judge here) and
+    what it printed."""
+    take_notes()
+    try:
+        run_check(function, fixtures)
+        mark, message = "✓", ""
+    except PartialCredit as partial:
+        mark, message = "~", str(partial)
+    except (CheckFailed, SubmissionError) as failure:
+        mark, message = "✗", str(failure)
+    except CannotJudgeHere as reason:
+        mark, message = "·", str(reason)
+    return mark, "\n".join(take_notes() + ([message] if message else []))
+
+
+def local_fixtures(history: list, namespace: dict, homework: str) -> tuple[dict, list[str]]:
+    """The fixtures a check asks for, over what the grader would keep of these cells, and the
+    problems the extraction found."""
     if history:                  # IPython (Jupyter, Colab): judge what the grader would keep
         module, problems = kept_definitions(list(history))
         definitions = module.__dict__
@@ -110,25 +125,19 @@ def selfcheck(homework: str, part: str, namespace: dict) -> bool:
              if isinstance(source, str)]
     # ``notebook`` (the live globals) only for checks that may judge a run the notebook already
     # made, as hw1's GPU training, instead of repeating it; the grader never passes it.
-    fixtures = {"hw": LocalSubmission(definitions), "submission_cells": cells,
-                "notebook": namespace, "expected": Recorded(homework)}
+    return {"hw": LocalSubmission(definitions), "submission_cells": cells,
+            "notebook": namespace, "expected": Recorded(homework)}, problems
+
+
+def selfcheck(homework: str, part: str, namespace: dict) -> bool:
+    """Print ✓, ✗ (or ~, partial credit) with a message for each visible check of ``part``, or ·
+    where this environment cannot judge it; True if all passed."""
+    fixtures, problems = local_fixtures(namespace.get("In"), namespace, homework)
     all_passed = True
     checks = public_checks(homework, part)
     for function, info in checks:
-        take_notes()
-        try:
-            run_check(function, fixtures)
-            mark, message = "✓", ""
-        except PartialCredit as partial:
-            mark, message = "~", str(partial)
-            all_passed = False
-        except (CheckFailed, SubmissionError) as failure:
-            mark, message = "✗", str(failure)
-            all_passed = False
-        except CannotJudgeHere as reason:
-            mark, message = "·", str(reason)
-            all_passed = False
-        message = "\n".join(take_notes() + ([message] if message else []))
+        mark, message = judge(function, fixtures)
+        all_passed = all_passed and mark == "✓"
         print(f"{mark} [{info.points:g} pt] {title(function)}")
         for line in message.splitlines():
             print(f"    {line}")

@@ -12,11 +12,11 @@ from scipy import optimize, stats
 
 from tmlkit import datasets
 from tmlkit.numeric import (accuracy, as_array, as_float, as_pair, assert_close,
-                            check_documented_defaults, numerical_gradient, rel_error)
+                            check_documented_defaults, rel_error)
 from tmlkit.syntax import forbidden_uses, unimplemented
 from tmlkit.errors import StudentException, SubmissionError
 from tmlkit.wire import Build
-from tmlkit.spec import CheckFailed, check, hidden_rng, note
+from tmlkit.spec import CheckFailed, check, note
 
 
 def norm_rel_error(actual, expected) -> float:
