@@ -55,8 +55,8 @@ class Recorder(Live):
         super().__init__(references)
         self.values: dict[str, dict[str, object]] = {}
 
-    def __call__(self, reference: str, *inputs):
-        key = fingerprint(*inputs)          # before the reference runs: it may touch a model
+    def __call__(self, reference: str, *inputs, trusted=None):
+        key = fingerprint(*inputs, trusted)     # before the reference runs: it may touch a model
         value = super().__call__(reference, *inputs)
         self.values.setdefault(reference, {})[key] = encode(value)
         return value
