@@ -4,7 +4,8 @@ points of every homework in one place: ``docs/checks/README.md``.
     python -m autograder check-tables [--check]
 
 Each row is one check as the spec declares it: section, what it checks (the title students see),
-points, visibility, and its limit on the student's CPU time (``autograder.limits``). The tables
+points, visibility, its limit on the student's CPU time (``autograder.limits``), and whether
+the notebook's self-check judges it (a visible check) or leaves it to the grader, and why. The tables
 are generated, like the Colab badges, so they cannot
 drift from what is graded; a test fails when they are stale.
 """
@@ -21,22 +22,33 @@ DOCS_DIR = homeworks.REPO_ROOT / "docs" / "checks"
 
 
 def table(homework_id: str) -> str:
+    from tmlkit.selfcheck import checked_on_submission
     homework = homeworks.get(homework_id)
     rows = checks_of(homework_id)
     infos = [check_info(function) for _, function in rows]
     visible = sum(i.points for i in infos if i.visibility == "visible")
+    on_submission = checked_on_submission(homework_id)
+    shown = [(name, i) for (name, _), i in zip(rows, infos) if i.visibility == "visible"]
+    local = [name for name, _ in shown if name not in on_submission]
     lines = [f"# {homework.id}: {homework.title}", "",
-             f"Generated from `autograder/homeworks/{homework.id}.py` by "
+             f"Generated from `autograder/homeworks/{homework.id}.py` and the visible checks it "
+             f"imports from `student/tmlkit/public/{homework.id}.py` by "
              "`python -m autograder check-tables`; do not edit.", "",
              f"{len(rows)} checks, {sum(i.points for i in infos):g} points: {visible:g} visible "
              f"(the notebook's self-checks), {sum(i.points for i in infos) - visible:g} hidden "
              "(fresh random instances on every run).", "",
-             "| § | check | id | points | visibility | CPU time limit |",
-             "| --- | --- | --- | ---: | --- | ---: |"]
+             f"The notebook judges {len(local)} of the {len(shown)} visible checks itself, as "
+             "the grader does; the column *notebook* gives the reason for each it leaves to the "
+             "grader.", "",
+             "| § | check | id | points | visibility | CPU time limit | notebook |",
+             "| --- | --- | --- | ---: | --- | ---: | --- |"]
     for (name, function), info in zip(rows, infos):
+        notebook = ("" if info.visibility != "visible" else
+                    f"checked when you submit: {on_submission[name]}" if name in on_submission
+                    else "✓")
         lines.append(f"| {info.number} | {title(function).replace('|', '/')} | `{name}` | "
                      f"{info.points:g} | {info.visibility} | "
-                     f"{cpu_limit(homework_id, name, info.timeout):g} s |")
+                     f"{cpu_limit(homework_id, name, info.timeout):g} s | {notebook} |")
     return "\n".join(lines) + "\n"
 
 

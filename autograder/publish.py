@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import homeworks
-from autograder.plugin import Live
+from autograder.plugin import Live, on_submission
 from tmlkit.recorded import encode, environment, fingerprint
 from tmlkit.selfcheck import LocalSubmission, kept_definitions, run_check
 from tmlkit.spec import check_info
@@ -49,15 +49,23 @@ def _is_visible(call: ast.Call) -> bool:
 
 
 class Recorder(Live):
-    """A live ``expected`` that keeps each value it computes under its inputs' fingerprint."""
+    """A live ``expected`` that keeps each value it computes under its inputs' fingerprint, and
+    the checks that use a reference marked ``on_submission``."""
 
     def __init__(self, references: dict):
         super().__init__(references)
         self.values: dict[str, dict[str, object]] = {}
+        self.on_submission: dict[str, str] = {}     # reference → why only the grader runs it
+        self.not_local: dict[str, str] = {}         # check → the same reason
+        self.check = ""                             # the check being recorded
 
     def __call__(self, reference: str, *inputs, trusted=None):
+        function = self.references[reference]
+        if isinstance(function, on_submission):
+            self.on_submission[reference] = self.not_local[self.check] = function.reason
+            return function(*inputs)
         key = fingerprint(*inputs, trusted)     # before the reference runs: it may touch a model
-        value = super().__call__(reference, *inputs)
+        value = function(*inputs)
         self.values.setdefault(reference, {})[key] = encode(value)
         return value
 
@@ -79,18 +87,21 @@ def checks_needing_references(homework_id: str) -> list:
 
 
 def record(homework_id: str) -> dict:
-    """{"environment": …, "values": {reference: {fingerprint: value}}} from running every visible
-    check that needs a reference on the reference solution (which must pass them)."""
+    """{"environment": …, "values": {reference: {fingerprint: value}}, "on_submission":
+    {reference: reason}, "not_local": {check: reason}} from running every visible check that
+    needs a reference on the reference solution (which must pass them)."""
     spec = importlib.import_module(f"autograder.homeworks.{homework_id}")
     recorder = Recorder(getattr(spec, "REFERENCES", {}))
     fixtures = {**solution_fixtures(homework_id), "expected": recorder}
     for function in checks_needing_references(homework_id):
+        recorder.check = function.__name__
         try:
             run_check(function, fixtures)
         except Exception as error:
             raise RuntimeError(f"{homework_id}'s reference solution fails {function.__name__}, "
                                f"so its expected values cannot be recorded: {error}") from error
-    return {"environment": environment(), "values": recorder.values}
+    return {"environment": environment(), "values": recorder.values,
+            "on_submission": recorder.on_submission, "not_local": recorder.not_local}
 
 
 def recording_source(homework_id: str) -> str:

@@ -25,6 +25,7 @@ import importlib
 import inspect
 import linecache
 import os
+import sys
 import types
 
 from tmlkit import wire
@@ -97,9 +98,20 @@ class LocalSubmission:
         return local
 
 
+def checked_on_submission(homework: str) -> dict[str, str]:
+    """{check: why only the grader judges it}: the checks a public module lists in
+    ``ON_SUBMISSION``, and those whose reference runs on what the student's code produced
+    (found when the expected values were recorded)."""
+    module = importlib.import_module(f"tmlkit.public.{homework}")
+    return {**getattr(module, "ON_SUBMISSION", {}), **Recorded(homework).recording.get("not_local", {})}
+
+
 def judge(function, fixtures: dict) -> tuple[str, str]:
     """Run one check: its mark (✓ passed, ~ partial credit, ✗ failed, · cannot judge here) and
     what it printed."""
+    reason = getattr(sys.modules[function.__module__], "ON_SUBMISSION", {}).get(function.__name__)
+    if reason and not os.environ.get("NBGRADER_EXECUTION"):
+        return "·", f"checked when you submit: {reason}"
     take_notes()
     try:
         run_check(function, fixtures)
@@ -126,7 +138,23 @@ def local_fixtures(history: list, namespace: dict, homework: str) -> tuple[dict,
     # ``notebook`` (the live globals) only for checks that may judge a run the notebook already
     # made, as hw1's GPU training, instead of repeating it; the grader never passes it.
     return {"hw": LocalSubmission(definitions), "submission_cells": cells,
-            "notebook": namespace, "expected": Recorded(homework)}, problems
+            "notebook": namespace, "expected": expected_values(homework)}, problems
+
+
+def expected_values(homework: str):
+    """The ``expected`` fixture: the recorded values; under ``nbgrader autograde`` (on the
+    instructor's machine) the grader's references, live, so that nbgrader can also award the
+    checks that only the grader judges."""
+    if not os.environ.get("NBGRADER_EXECUTION"):
+        return Recorded(homework)
+    try:
+        spec = importlib.import_module(f"autograder.homeworks.{homework}")
+        live = importlib.import_module("autograder.plugin").Live
+    except ImportError:
+        raise AssertionError(f"{homework}: nbgrader autograde needs the grader's package for the "
+                             "checks that compare with its references: put the kit on "
+                             "PYTHONPATH when running it") from None
+    return live(getattr(spec, "REFERENCES", {}))
 
 
 def selfcheck(homework: str, part: str, namespace: dict) -> bool:
