@@ -16,13 +16,13 @@ from pathlib import Path
 from autograder import homeworks
 from autograder.homeworks import checks_of
 from autograder.limits import cpu_limit
+from tmlkit.selfcheck import checked_on_submission
 from tmlkit.spec import check_info, title
 
 DOCS_DIR = homeworks.REPO_ROOT / "docs" / "checks"
 
 
 def table(homework_id: str) -> str:
-    from tmlkit.selfcheck import checked_on_submission
     homework = homeworks.get(homework_id)
     rows = checks_of(homework_id)
     infos = [check_info(function) for _, function in rows]
@@ -75,18 +75,23 @@ def points_index() -> str:
              "by check: [hw1](hw1.md), [hw2](hw2.md), [hw3](hw3.md), [hw4](hw4.md), "
              "[hw5](hw5.md).", "",
              "| homework | autograded | of which visible | self-check cells (nbgrader) "
-             "| written, by hand | total |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| written, by hand | total | visible checks the notebook judges |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for homework_id in homeworks.HOMEWORKS:
         p = points(homework_id)
+        visible = [name for name, function in checks_of(homework_id)
+                   if check_info(function).visibility == "visible"]
+        local = [name for name in visible if name not in checked_on_submission(homework_id)]
         lines.append(f"| {homework_id} | {p['autograded']:g} | {p['visible']:g} | "
                      f"{p['selfcheck']:g} | {p['written']:g} | "
-                     f"{p['autograded'] + p['written']:g} |")
+                     f"{p['autograded'] + p['written']:g} | {len(local)} of {len(visible)} |")
     lines += ["",
               "- **autograded**: the maximum of `python -m autograder grade` and of the "
               "Gradescope zip's results.json: visible and hidden checks, with partial credit.",
               "- **self-check cells**: what `nbgrader autograde` can award, all or nothing per "
               "part; only the visible checks run there (see [instructors](../instructors.md)).",
+              "- **visible checks the notebook judges**: the self-check runs them as the grader "
+              "does; each homework's table gives the reason for every other one.",
               "- **written**: the nbgrader points of the written answers (their "
               "`metadata.nbgrader.points`), graded by hand with the rubric that "
               "`python -m autograder export-written` shows.",
