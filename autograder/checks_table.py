@@ -4,10 +4,10 @@ points of every homework in one place: ``docs/checks/README.md``.
     python -m autograder check-tables [--check]
 
 Each row is one check as the spec declares it: section, what it checks (the title students see),
-points, visibility, its limit on the student's CPU time (``autograder.limits``), and whether
-the notebook's self-check judges it (a visible check) or leaves it to the grader, and why. The tables
-are generated, like the Colab badges, so they cannot
-drift from what is graded; a test fails when they are stale.
+points, visibility, its limit on the student's CPU time (``autograder.limits``), and, for a
+visible check, whether the notebook's self-check judges it or leaves it to the grader, and why.
+The tables are generated, like the Colab badges, so they cannot drift from what is graded; a
+test fails when they are stale.
 """
 from __future__ import annotations
 
