@@ -21,7 +21,7 @@ from tmlkit.spec import check, hidden_rng
 # The visible checks are written once, in the student package, where the notebook's
 # self-check runs them too; imported here, they are this spec's checks.
 from tmlkit.public.hw2 import (  # noqa: F401
-    _check_average_drop, _check_ig_captum, _check_influence, _check_lime, _check_necessity,
+    _Interacting, _check_average_drop, _check_ig_captum, _check_influence, _check_lime, _check_necessity,
     _check_product, _check_saliency, _check_shapley, _cnn_metric_case, _completeness, _linear_case,
     _necessity_case, _top_logits, test_lime_matches_weighted_least_squares,
     test_exact_shapley_matches_permutations, test_exact_shapley_calls_f_once_per_coalition,
@@ -53,11 +53,11 @@ def test_lime_hidden(hw, expected):
 # ---------------------------------------------------------------------------------------------
 
 @check("1.2", points=1, hidden=True)
-def test_exact_shapley_hidden(hw):
+def test_exact_shapley_hidden(hw, expected):
     """exact_shapley: hidden models with interactions, M ≤ 5"""
     rng = hidden_rng()
     for _ in range(3):   # M ≥ 3: for M ≤ 2 the Shapley weights happen to be uniform
-        _check_shapley(hw, rng, int(rng.integers(3, 6)), int(rng.integers(3, 16)))
+        _check_shapley(hw, rng, int(rng.integers(3, 6)), int(rng.integers(3, 16)), expected)
 
 
 @check("1.2", points=1, hidden=True)
@@ -164,6 +164,19 @@ def test_metrics_hidden(hw):
                      predict, X[1], attrs[1], "a hidden CNN")
 
 
+def interacting_shapley(w, pairs, x, background) -> tuple[np.ndarray, np.ndarray]:
+    """Exact Shapley values of _Interacting.of(w, pairs) by permutations, and the uniformly
+    weighted (Banzhaf) values that a mistake in the weights gives."""
+    f = _Interacting.of(w, pairs)
+    M, unweighted = len(x), np.zeros(len(x))
+    v = ref.coalition_values(f, x, background)
+    for S, value in v.items():
+        for i in range(M):
+            if i not in S:
+                unweighted[i] += (v[S | {i}] - value) / 2 ** (M - 1)
+    return ref.brute_force_shapley(f, x, background), unweighted
+
+
 def product_shapley(x) -> np.ndarray:
     """Shapley values of f(x) = Π x_i with independent zero-mean features: the closed form,
     checked against exact Shapley values by permutations on a background whose mixed moments are
@@ -177,5 +190,6 @@ def product_shapley(x) -> np.ndarray:
 
 # What the visible checks compare with (their ``expected`` fixture): computed live here, and
 # recorded by ``make notebooks`` for the notebook's self-checks.
-REFERENCES = {"local_line": ref.reference_local_line, "product_shapley": product_shapley,
+REFERENCES = {"local_line": ref.reference_local_line, "interacting_shapley": interacting_shapley,
+              "product_shapley": product_shapley,
               "logits": ref.logits, "saliency": ref.reference_saliency}

@@ -13,14 +13,13 @@ from tmlkit.spec import CheckFailed, check, note
 
 # The grader's references for this homework. The visible checks that use them directly, rather
 # than through ``expected``, do not record their expected values yet (hw2's definitions of IG,
-# internal influence and the metrics are being revised; exact_shapley's model f is a callable the
-# recording cannot fingerprint): the notebook lists them as checked when you submit, and only the
-# grader, which has this module, runs them.
+# internal influence and the metrics are being revised): the notebook lists them as checked when
+# you submit, and only the grader, which has this module, runs them.
 ref = GraderModule("autograder.checks.explanations")
 ON_SUBMISSION_REASON = ("it compares with the grader's own implementation of this exercise, "
                         "whose values are not yet recorded for the notebook")
 ON_SUBMISSION = {name: ON_SUBMISSION_REASON for name in (
-    "test_exact_shapley_matches_permutations", "test_integrated_gradients_completeness",
+    "test_integrated_gradients_completeness",
     "test_integrated_gradients_match_captum", "test_integrated_gradients_default_class",
     "test_internal_influence_point_and_linear",
     "test_internal_influence_comparative", "test_average_drop_linear_model",
@@ -101,6 +100,13 @@ class _Interacting:
         self.pairs = rng.normal(size=(M, M)) * (rng.random((M, M)) < 0.5)
         self.calls = 0
 
+    @classmethod
+    def of(cls, w, pairs) -> _Interacting:
+        """The model with these weights (for the references, which get the weights)."""
+        model = cls.__new__(cls)
+        model.w, model.pairs, model.calls = w, pairs, 0
+        return model
+
     def __call__(self, rows):
         self.calls += 1
         rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
@@ -111,22 +117,16 @@ class _Interacting:
             np.prod(rows[:, :3], axis=1) + np.max(rows, axis=1)
 
 
-def _check_shapley(hw, rng, M, n_background):
+def _check_shapley(hw, rng, M, n_background, reference):
     f = _Interacting(rng, M)
     x, background = rng.normal(size=M), rng.normal(size=(n_background, M))
     what = f"exact_shapley(f, x, background) with M={M} features, {n_background} background rows"
     phi = as_array(hw.exact_shapley(f, x, background), what, shape=(M,))
     student_calls = f.calls
     gap = abs(phi.sum() - (f(x[None])[0] - f(background).mean()))
-    expected = ref.brute_force_shapley(f, x, background)
+    expected, unweighted = reference("interacting_shapley", f.w, f.pairs, x, background)
     error = float(np.abs(phi - expected).max() / max(1.0, np.abs(expected).max()))
     if error > 1e-9:
-        unweighted = np.zeros(M)
-        v = ref.coalition_values(f, x, background)
-        for S, value in v.items():
-            for i in range(M):
-                if i not in S:
-                    unweighted[i] += (v[S | {i}] - value) / 2 ** (M - 1)
         hint = ("Each marginal contribution v(S ∪ {i}) - v(S) must be weighted by |S|! (M - |S| "
                 "- 1)! / M!; you averaged them uniformly over the subsets."
                 if np.abs(phi - unweighted).max() < 1e-8 else
@@ -141,11 +141,11 @@ def _check_shapley(hw, rng, M, n_background):
 
 
 @check("1.2", points=1)
-def test_exact_shapley_matches_permutations(hw):
+def test_exact_shapley_matches_permutations(hw, expected):
     """exact_shapley: efficiency (≤ 1e-9) and equal to brute force over orderings (M ≤ 5)"""
     rng = np.random.default_rng(21)
     for M, n in ((1, 4), (3, 10), (5, 12)):
-        _check_shapley(hw, rng, M, n)
+        _check_shapley(hw, rng, M, n, expected)
 
 
 @check("1.2", points=1)
