@@ -89,7 +89,7 @@ def test_saliency_hidden(hw, expected):
 # ---------------------------------------------------------------------------------------------
 
 @check("2.2", points=1, hidden=True)
-def test_integrated_gradients_hidden(hw):
+def test_integrated_gradients_hidden(hw, expected):
     """visualize_integrated_gradients: Eq. 3 against captum, hidden models, baselines and N"""
     rng = hidden_rng()
     for _ in range(2):
@@ -101,7 +101,7 @@ def test_integrated_gradients_hidden(hw):
         baseline = (np.ones_like(x), rng.uniform(size=x.shape),
                     rng.uniform(0.2, 1.0) * np.ones_like(x))[int(rng.integers(3))]
         _check_ig_right_sum(hw, args, x, baseline, int(rng.integers(classes)),
-                            int(rng.integers(2, 40)))
+                            int(rng.integers(2, 40)), reference=expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,7 +109,7 @@ def test_integrated_gradients_hidden(hw):
 # ---------------------------------------------------------------------------------------------
 
 @check("2.3", points=1, hidden=True)
-def test_internal_influence_hidden(hw):
+def test_internal_influence_hidden(hw, expected):
     """get_internal_influences: hidden models, layers, DoIs, baselines and QoIs"""
     rng = hidden_rng()
     for doi in ("point", "linear", str(rng.choice(["point", "linear"]))):
@@ -120,17 +120,18 @@ def test_internal_influence_hidden(hw):
         x = rng.uniform(size=(1, 3, 16, 16))
         baseline = rng.uniform(-1, 0, size=x.shape) if doi == "linear" else None
         _check_influence(hw, args, str(rng.choice(["features.0", "features.3", "features.4",
-                                                   "features.6"])), x, doi, qoi, baseline)
+                                                   "features.6"])), x, doi, qoi, baseline,
+                         reference=expected)
 
 
 @check("2.3", points=1, hidden=True)
-def test_expert_attribution_hidden(hw):
+def test_expert_attribution_hidden(hw, expected):
     """expert_attribution: hidden models, layers and inputs"""
     rng = hidden_rng()
     for _ in range(2):
         args = (int(rng.integers(1 << 30)), 3, 16, int(rng.integers(3, 8)))
         _check_expert(hw, args, str(rng.choice(["features.1", "features.4", "features.7"])),
-                      rng.uniform(size=(1, 3, 16, 16)))
+                      rng.uniform(size=(1, 3, 16, 16)), reference=expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,14 +139,14 @@ def test_expert_attribution_hidden(hw):
 # ---------------------------------------------------------------------------------------------
 
 @check("2.4", points=0.5, hidden=True)
-def test_evaluation_attributions_hidden(hw):
+def test_evaluation_attributions_hidden(hw, expected):
     """evaluation_attributions: hidden models, images and resolutions"""
     rng = hidden_rng()
     channels, size = int(rng.integers(1, 4)), 4 * int(rng.integers(2, 5))
     args = (int(rng.integers(1 << 30)), channels, size, int(rng.integers(2, 7)))
     _check_evaluation_attributions(hw, args, rng.uniform(size=(int(rng.integers(1, 4)), channels,
                                                                 size, size)),
-                                   int(rng.integers(2, 30)), "hidden images")
+                                   int(rng.integers(2, 30)), "hidden images", reference=expected)
 
 
 @check("2.4", points=0.5, hidden=True)
@@ -165,6 +166,30 @@ def test_metrics_hidden(hw):
                         attrs, "a hidden CNN")
     _check_necessity(hw, model, ref.reference_necessity_ordering(predict, X[1], attrs[1]),
                      predict, X[1], attrs[1], "a hidden CNN")
+
+
+def _influence_in_layer_space(model, path, x, qoi, resolution=10):
+    """What TruLens's LinearDoi at the layer's cut computes: the points α a(x), α = 1..0, in
+    the layer's own activation space (a slip, for the hint)."""
+    import torch
+    layer = ref.module_at(model, path)
+    total = 0
+    for i in range(resolution):
+        kept = {}
+
+        def scale(module, inputs, output, alpha=1 - i / (resolution - 1), kept=kept):
+            kept["a"] = (alpha * output).detach().requires_grad_()
+            return kept["a"]
+
+        handle = layer.register_forward_hook(scale)
+        try:
+            out = model(ref.as_batch(x))[0]
+        finally:
+            handle.remove()
+        q = out[qoi[0]] - out[qoi[1]] if isinstance(qoi, (tuple, list)) else out[int(qoi)]
+        total = total + torch.autograd.grad(q, kept["a"])[0].numpy()[0]
+    influence = total / resolution
+    return influence.reshape(influence.shape[0], -1).sum(axis=1)
 
 
 def interacting_shapley(w, pairs, x, background) -> tuple[np.ndarray, np.ndarray]:
@@ -195,4 +220,12 @@ def product_shapley(x) -> np.ndarray:
 # recorded by ``make notebooks`` for the notebook's self-checks.
 REFERENCES = {"local_line": ref.reference_local_line, "interacting_shapley": interacting_shapley,
               "product_shapley": product_shapley,
-              "logits": ref.logits, "saliency": ref.reference_saliency}
+              "logits": ref.logits, "saliency": ref.reference_saliency,
+              "integrated_gradients": ref.reference_integrated_gradients,
+              "rule_integrated_gradients": ref.rule_integrated_gradients,
+              "layer_influence": ref.reference_layer_influence,
+              "influence_in_layer_space": _influence_in_layer_space,
+              "channel_totals": ref.channel_totals,
+              "expert_attribution": ref.reference_expert_attribution,
+              "channel_integrated_gradients": ref.channel_integrated_gradients,
+              "evaluation_attributions": ref.reference_evaluation_attributions}

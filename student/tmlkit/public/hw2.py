@@ -8,23 +8,20 @@ import numpy as np
 from tmlkit.models import small_cnn
 from tmlkit.numeric import as_array, as_float, as_pair
 from tmlkit.wire import Build
-from tmlkit.recorded import GraderModule
+from tmlkit.recorded import GraderModule, if_recorded
 from tmlkit.spec import CheckFailed, check
 
-# The grader's references for this homework. The visible checks that use them directly, rather
-# than through ``expected``, do not record their expected values yet (2.2 to 2.4, rewritten for
-# the original's definitions of IG, internal influence, the expert's attribution and the
-# metrics): the notebook lists them as checked when you submit, and only the grader, which has
-# this module, runs them.
+# The grader's references for this homework. The visible checks of Average Drop and Necessity
+# Ordering still use them directly, rather than through ``expected`` (the cases they build, the
+# masks and the removal images that their hints compare with come from this module too): the
+# notebook lists them as checked when you submit, and only the grader, which has this module,
+# runs them.
 ref = GraderModule("autograder.checks.explanations")
-ON_SUBMISSION_REASON = ("it compares with the grader's own implementation of this exercise, "
+ON_SUBMISSION_REASON = ("it compares with the grader's own Average Drop and Necessity Ordering, "
                         "whose values are not yet recorded for the notebook")
 ON_SUBMISSION = {name: ON_SUBMISSION_REASON for name in (
-    "test_integrated_gradients_right_riemann_sum", "test_integrated_gradients_default_class",
-    "test_internal_influence_point", "test_internal_influence_linear_from_input",
-    "test_internal_influence_comparative", "test_expert_attribution",
-    "test_evaluation_attributions", "test_average_drop_linear_model",
-    "test_necessity_ordering_linear_model", "test_metrics_on_cnn")}
+    "test_average_drop_linear_model", "test_necessity_ordering_linear_model",
+    "test_metrics_on_cnn")}
 
 CNN = "tmlkit.models:small_cnn"
 LINEAR = "tmlkit.models:linear_image_model"
@@ -260,16 +257,17 @@ IG_RULES = {
 }
 
 
-def _check_ig_right_sum(hw, args, x, baseline, c, resolution):
+def _check_ig_right_sum(hw, args, x, baseline, c, resolution, reference=None):
     got, reference_model, what = _integrated_gradients(hw, args, x, baseline, resolution, c)
-    expected = ref.reference_integrated_gradients(reference_model, x, baseline, c, resolution,
-                                                  "riemann_right")
+    expected = reference("integrated_gradients", reference_model, x, baseline, c, resolution,
+                         "riemann_right")
     error = _norm_error(got, expected)
     if error <= 1e-5:
         return
-    slip = next((name for name, rule in IG_RULES.items()
-                 if _norm_error(got, ref.rule_integrated_gradients(
-                     reference_model, x, baseline, c, *rule(resolution))) <= 1e-4), None)
+    slips = {name: if_recorded(reference, "rule_integrated_gradients", reference_model, x, baseline,
+                               c, *rule(resolution)) for name, rule in IG_RULES.items()}
+    slip = next((name for name, value in slips.items()
+                 if value is not None and _norm_error(got, value) <= 1e-4), None)
     hint = (f"Your map is {slip}. " if slip else "") + (
         "Eq. 3 averages the gradient at the N points x_b + (x - x_b) i/N, i = 1..N (x itself "
         "included, the baseline not), then multiplies by (x - x_b).")
@@ -279,32 +277,31 @@ def _check_ig_right_sum(hw, args, x, baseline, c, resolution):
 
 
 @check("2.2", points=2)
-def test_integrated_gradients_right_riemann_sum(hw):
+def test_integrated_gradients_right_riemann_sum(hw, expected):
     """visualize_integrated_gradients: Eq. 3's right Riemann sum, against captum (≤ 1e-5)"""
     rng = np.random.default_rng(32)
     x = rng.uniform(size=(3, 16, 16))
     for baseline, c, resolution in ((np.zeros_like(x), 1, 4), (np.ones_like(x), 3, 10),
                                     (rng.uniform(size=x.shape), 0, 25)):
-        _check_ig_right_sum(hw, (2, 3, 16, 5), x, baseline, c, resolution)
+        _check_ig_right_sum(hw, (2, 3, 16, 5), x, baseline, c, resolution, reference=expected)
 
 
 @check("2.2", points=1)
-def test_integrated_gradients_default_class(hw):
+def test_integrated_gradients_default_class(hw, expected):
     """visualize_integrated_gradients: c left out is the model's top class at x (here not 0)"""
     rng = np.random.default_rng(34)
     args = (6, 3, 16, 5)
     x = rng.uniform(size=(3, 16, 16))
     baseline = np.ones_like(x)     # not zeros, where x - baseline = x hides a missing factor
     model, reference_model = _cnn(args)
-    top = int(np.argmax(ref.logits(reference_model, x)))    # 3: a default of 0 is visible
+    top = int(np.argmax(expected("logits", reference_model, x)))    # 3: a default of 0 is visible
     what = "visualize_integrated_gradients(model, x, baseline, resolution=300, show=False)"
     got = as_array(hw.visualize_integrated_gradients(model, x, baseline, 300, show=False),
                    f"{what} (c left out)", shape=x.shape)
     # 1e-2 and 300 steps: this check is about the class, and passes whatever the rule for the
     # integral (the right-sum check grades the rule)
-    errors = {c: _norm_error(got, ref.reference_integrated_gradients(reference_model, x,
-                                                                      baseline, c, 300,
-                                                                      "riemann_right"))
+    errors = {c: _norm_error(got, expected("integrated_gradients", reference_model, x, baseline, c,
+                                           300, "riemann_right"))
               for c in range(5)}
     if errors[top] > 1e-2:
         closest = min(errors, key=errors.get)
@@ -320,52 +317,30 @@ def test_integrated_gradients_default_class(hw):
 # expert neuron's attribution (Def. 4)
 # ---------------------------------------------------------------------------------------------
 
-def _influence_in_layer_space(model, path, x, qoi, resolution=10):
-    """What TruLens's LinearDoi at the layer's cut computes: the points α a(x), α = 1..0, in
-    the layer's own activation space (a slip, for the hint)."""
-    import torch
-    layer = ref.module_at(model, path)
-    total = 0
-    for i in range(resolution):
-        kept = {}
-
-        def scale(module, inputs, output, alpha=1 - i / (resolution - 1), kept=kept):
-            kept["a"] = (alpha * output).detach().requires_grad_()
-            return kept["a"]
-
-        handle = layer.register_forward_hook(scale)
-        try:
-            out = model(ref.as_batch(x))[0]
-        finally:
-            handle.remove()
-        q = out[qoi[0]] - out[qoi[1]] if isinstance(qoi, (tuple, list)) else out[int(qoi)]
-        total = total + torch.autograd.grad(q, kept["a"])[0].numpy()[0]
-    influence = total / resolution
-    return influence.reshape(influence.shape[0], -1).sum(axis=1)
-
-
-def _influence_hint(reference_model, path, x, qoi, doi, baseline, influence):
+def _influence_hint(reference, reference_model, path, x, qoi, doi, baseline, influence):
     if doi == "point":
         return ("Influence of a neuron (channel) = the gradient of the QoI with respect to the "
                 "layer's output at x (multiply_activation=False), summed over the channel's "
                 "positions.")
     slips = {
         "That is the point DoI's influence: average over the linear DoI instead.":
-            ref.reference_layer_influence(reference_model, path, x, qoi, "point"),
+            if_recorded(reference, "layer_influence", reference_model, path, x, qoi, "point", None),
         "That is the linear DoI applied at the layer (points α·a(x) between zero activations "
         "and the layer's output): the path runs in input space, from the baseline image to x, "
         "and only the gradient is taken at the layer.":
-            _influence_in_layer_space(reference_model, path, x, qoi),
+            if_recorded(reference, "influence_in_layer_space", reference_model, path, x, qoi),
     }
     if baseline is not None:
         slips["That path starts at the all-zero input: start it at the baseline given."] = \
-            ref.reference_layer_influence(reference_model, path, x, qoi, "linear")
-    return next((hint for hint, value in slips.items() if _norm_error(influence, value) < 1e-4),
+            if_recorded(reference, "layer_influence", reference_model, path, x, qoi, "linear", None)
+    return next((hint for hint, value in slips.items()
+                 if value is not None and _norm_error(influence, value) < 1e-4),
                 "The linear DoI is 10 points x_b + α (x - x_b), α = 1, 8/9, ..., 0, in input "
                 "space; average the gradient at the layer over them, summed over positions.")
 
 
-def _check_influence(hw, args, path, x, doi, qoi, baseline=None, pass_baseline=True):
+def _check_influence(hw, args, path, x, doi, qoi, baseline=None, pass_baseline=True,
+                     reference=None):
     """``pass_baseline=False``: leave the baseline out, to test its default (the zero input)."""
     model, reference_model = _cnn(args)
     layer_name = path.replace(".", "_")
@@ -375,12 +350,12 @@ def _check_influence(hw, args, path, x, doi, qoi, baseline=None, pass_baseline=T
     influence, expert = as_pair(hw.get_internal_influences(
         model, x, None, layer_name, doi, qoi,
         **({"baseline": baseline} if given else {})), what)
-    expected = ref.reference_layer_influence(reference_model, path, x, qoi, doi, baseline)
+    expected = reference("layer_influence", reference_model, path, x, qoi, doi, baseline)
     influence = as_array(influence, f"{what}[0] (the influence per neuron)",
                          shape=expected.shape)
     error = _norm_error(influence, expected)
     if error > 1e-5:
-        hint = _influence_hint(reference_model, path, x, qoi, doi, baseline, influence)
+        hint = _influence_hint(reference, reference_model, path, x, qoi, doi, baseline, influence)
         raise CheckFailed(f"{what}[0]: relative error {error:.2g} against the mean layer gradient "
                           f"computed with captum (expected ≤ 1e-5). {hint}")
     expert = as_float(expert, f"{what}[1] (the expert neuron)")
@@ -392,16 +367,16 @@ def _check_influence(hw, args, path, x, doi, qoi, baseline=None, pass_baseline=T
 
 
 @check("2.3", points=2)
-def test_internal_influence_point(hw):
+def test_internal_influence_point(hw, expected):
     """get_internal_influences: the point DoI's layer gradient and expert neuron"""
     rng = np.random.default_rng(34)
     x = rng.uniform(size=(1, 3, 16, 16))
     for path, qoi in (("features.6", 1), ("features.3", 2), ("features.7", 0)):
-        _check_influence(hw, (5, 3, 16, 5), path, x, "point", qoi)
+        _check_influence(hw, (5, 3, 16, 5), path, x, "point", qoi, reference=expected)
 
 
 @check("2.3", points=2)
-def test_internal_influence_linear_from_input(hw):
+def test_internal_influence_linear_from_input(hw, expected):
     """get_internal_influences: the linear DoI from the baseline image, in input space"""
     rng = np.random.default_rng(40)
     x = rng.uniform(size=(1, 3, 16, 16))
@@ -409,25 +384,26 @@ def test_internal_influence_linear_from_input(hw):
             ("features.3", 2, np.full_like(x, -0.5), True),     # the black image (x - 0.5)
             ("features.6", 0, rng.uniform(size=x.shape), True),
             ("features.4", 1, None, False)):                    # left out: the zero input
-        _check_influence(hw, (5, 3, 16, 5), path, x, "linear", qoi, baseline, pass_baseline)
+        _check_influence(hw, (5, 3, 16, 5), path, x, "linear", qoi, baseline, pass_baseline,
+                         reference=expected)
 
 
 @check("2.3", points=1)
-def test_internal_influence_comparative(hw):
+def test_internal_influence_comparative(hw, expected):
     """get_internal_influences: comparative QoI (class c1 versus c2)"""
     rng = np.random.default_rng(35)
     x = rng.uniform(size=(1, 3, 16, 16))
     for path, qoi in (("features.6", (1, 3)), ("features.4", (4, 0))):
-        _check_influence(hw, (6, 3, 16, 5), path, x, "point", qoi)
+        _check_influence(hw, (6, 3, 16, 5), path, x, "point", qoi, reference=expected)
 
 
-def _check_expert(hw, args, path, x):
+def _check_expert(hw, args, path, x, reference=None):
     model, reference_model = _cnn(args)
     # an active channel (a dead one has no gradient): the largest total activation
-    expert = int(np.argmax(ref.channel_totals(reference_model, path, x)))
+    expert = int(np.argmax(reference("channel_totals", reference_model, path, x)))
     layer_name = path.replace(".", "_")
     what = f"expert_attribution(model, x_pp, layer_name={layer_name!r}, expert={expert})"
-    expected = ref.reference_expert_attribution(reference_model, path, x, expert)
+    expected = reference("expert_attribution", reference_model, path, x, expert)
     got = as_array(hw.expert_attribution(model, x, layer_name, expert), what,
                    shape=expected.shape)
     error = _norm_error(got, expected)
@@ -439,9 +415,10 @@ def _check_expert(hw, args, path, x):
             expected / np.where(image == 0, 1, image),
         "It is integrated gradients of the channel (from the zero input): Def. 4 is the input "
         "times the gradient at x itself.":
-            ref.channel_integrated_gradients(reference_model, path, x, expert),
+            if_recorded(reference, "channel_integrated_gradients", reference_model, path, x, expert),
     }
-    hint = next((h for h, value in slips.items() if _norm_error(got, value) < 1e-2),
+    hint = next((h for h, value in slips.items()
+                 if value is not None and _norm_error(got, value) < 1e-2),
                 "A(x) = x ⊙ ∇_x h_k(x), h_k the output of channel k of the layer summed over "
                 "its positions.")
     raise CheckFailed(f"{what}: relative error {error:.2g} against captum's NeuronGradient "
@@ -449,12 +426,12 @@ def _check_expert(hw, args, path, x):
 
 
 @check("2.3", points=1)
-def test_expert_attribution(hw):
+def test_expert_attribution(hw, expected):
     """expert_attribution: x ⊙ ∇_x h_k (Def. 4) against captum, post-ReLU and conv layers"""
     rng = np.random.default_rng(41)
     x = rng.uniform(size=(1, 3, 16, 16))
     for path in ("features.7", "features.4", "features.6"):
-        _check_expert(hw, (5, 3, 16, 5), path, x)
+        _check_expert(hw, (5, 3, 16, 5), path, x, reference=expected)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -486,12 +463,12 @@ EVALUATION_BASELINE_SLIPS = {
 }
 
 
-def _check_evaluation_attributions(hw, args, X, resolution, where):
+def _check_evaluation_attributions(hw, args, X, resolution, where, reference=None):
     model, reference_model = _cnn(args)
     what = f"evaluation_attributions(model, X, resolution={resolution}) on {where}"
     saliency, ig = as_pair(hw.evaluation_attributions(model, X, resolution), what)
-    expected_saliency, expected_ig = ref.reference_evaluation_attributions(reference_model, X,
-                                                                           resolution)
+    expected_saliency, expected_ig = reference("evaluation_attributions", reference_model, X,
+                                               resolution, 0.0)
     saliency = as_array(saliency, f"{what}[0] (saliency)", shape=expected_saliency.shape)
     error = _norm_error(saliency, expected_saliency)
     if error > 1e-5:
@@ -502,10 +479,12 @@ def _check_evaluation_attributions(hw, args, X, resolution, where):
     error = _norm_error(ig, expected_ig)
     if error > 1e-5:
         def from_baseline(baseline):     # IG of each image from its own constant baseline
-            return np.stack([ref.reference_evaluation_attributions(
-                reference_model, x[None], resolution, baseline(x))[1][0] for x in X])
+            maps = [if_recorded(reference, "evaluation_attributions", reference_model, x[None],
+                                resolution, baseline(x)) for x in X]
+            return None if any(m is None for m in maps) else np.stack([m[1][0] for m in maps])
         slip = next((name for name, baseline in EVALUATION_BASELINE_SLIPS.items()
-                     if _norm_error(ig, from_baseline(baseline)) < 1e-4), None)
+                     if (value := from_baseline(baseline)) is not None
+                     and _norm_error(ig, value) < 1e-4), None)
         hint = (f"Your path starts at {slip}. " if slip else "") + (
             "Exercise 22's integrated gradients start at the all-zero input (Eq. 3 with "
             "N = resolution), for the class predicted for each image, averaged over channels.")
@@ -514,11 +493,11 @@ def _check_evaluation_attributions(hw, args, X, resolution, where):
 
 
 @check("2.4", points=1)
-def test_evaluation_attributions(hw):
+def test_evaluation_attributions(hw, expected):
     """evaluation_attributions: saliency and IG from the all-zero input, per predicted class"""
     rng = np.random.default_rng(42)
     _check_evaluation_attributions(hw, (12, 3, 16, 5), rng.uniform(size=(3, 3, 16, 16)), 6,
-                                   "3 images")
+                                   "3 images", reference=expected)
 
 
 BIAS_SHIFT = 4.0    # raises every logit of the linear model: Average Drop divides by f_c(x) > 0
