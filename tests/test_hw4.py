@@ -272,7 +272,8 @@ def test_gradcam_reference_is_captum_rescaled_and_the_instances_cover_its_cases(
     reverse-mode gradients; the public instances include a negative Z (the ReLU keeps the other
     sign) and a saturated softmax (Z = 0, all-zero map)."""
     import torch
-    from autograder.homeworks.hw4 import _layer, gradient_sum, reference_gradcam, saturated_image
+    from autograder.homeworks.hw4 import _layer, gradient_sum, reference_gradcam
+    from tmlkit.public.hw4 import saturated_image
     from tmlkit.models import small_cnn
     rng = np.random.default_rng(42)
     totals = []
