@@ -45,6 +45,7 @@ from autograder.submission import IGNORED_FOLDERS, find_submission
 from tmlkit import isolation
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+TIME_LIMIT_MARGIN_S = 30.0    # the grader's watchdog writes results 20 s after its limit
 DEFAULT_TIMEOUT = 900.0
 _running: set[subprocess.Popen] = set()     # graders in flight, killed if the batch is interrupted
 _running_lock = threading.Lock()
@@ -250,6 +251,9 @@ def grade_student(homework_id: str, student: Student, parts: list[str] | tuple[s
         results_path = Path(scratch) / "results.json"
         command = [sys.executable, "-m", "autograder", "grade", homework_id, str(student.notebook),
                    "--results", str(results_path)]
+        # The run's own limit ends it a little before the wall-clock cap: checks graded by then
+        # keep their points, where the cap would lose the whole results file.
+        command += ["--time-limit", f"{max(1.0, timeout - TIME_LIMIT_MARGIN_S):g}"]
         for part in parts or []:
             command += ["--part", part]
         env = {**os.environ, **(environment or {}), "PYTHONPATH": os.pathsep.join(
