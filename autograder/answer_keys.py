@@ -104,6 +104,8 @@ def _written_numbers(text: str) -> list[tuple[str, float, float]]:
         if len(digits) < SIGNIFICANT:
             continue
         value = float(token)
+        if not math.isfinite(value):       # a hex digest such as a recording's "2336e46056338"
+            continue
         decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
         exponent = int(re.split(r"[eE]", token)[1]) if re.search(r"[eE]", token) else 0
         found.append((token, value, 0.5 * 10.0 ** (exponent - decimals)))

@@ -4,28 +4,22 @@ points of every homework in one place: ``docs/checks/README.md``.
     python -m autograder check-tables [--check]
 
 Each row is one check as the spec declares it: section, what it checks (the title students see),
-points, visibility, and its limit on the student's CPU time (``autograder.limits``). The tables
-are generated, like the Colab badges, so they cannot
-drift from what is graded; a test fails when they are stale.
+points, visibility, its limit on the student's CPU time (``autograder.limits``), and, for a
+visible check, whether the notebook's self-check judges it or leaves it to the grader, and why.
+The tables are generated, like the Colab badges, so they cannot drift from what is graded; a
+test fails when they are stale.
 """
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 from autograder import homeworks
+from autograder.homeworks import checks_of
 from autograder.limits import cpu_limit
+from tmlkit.selfcheck import checked_on_submission
 from tmlkit.spec import check_info, title
 
 DOCS_DIR = homeworks.REPO_ROOT / "docs" / "checks"
-
-
-def checks_of(homework_id: str) -> list[tuple[str, object]]:
-    """(test function name, CheckInfo) of every check, in the spec's order."""
-    module = importlib.import_module(f"autograder.homeworks.{homework_id}")
-    found = [(name, function) for name, function in vars(module).items()
-             if name.startswith("test_") and callable(function) and check_info(function)]
-    return sorted(found, key=lambda pair: pair[1].__code__.co_firstlineno)
 
 
 def table(homework_id: str) -> str:
@@ -33,18 +27,28 @@ def table(homework_id: str) -> str:
     rows = checks_of(homework_id)
     infos = [check_info(function) for _, function in rows]
     visible = sum(i.points for i in infos if i.visibility == "visible")
+    on_submission = checked_on_submission(homework_id)
+    shown = [(name, i) for (name, _), i in zip(rows, infos) if i.visibility == "visible"]
+    local = [name for name, _ in shown if name not in on_submission]
     lines = [f"# {homework.id}: {homework.title}", "",
-             f"Generated from `autograder/homeworks/{homework.id}.py` by "
+             f"Generated from `autograder/homeworks/{homework.id}.py` and the visible checks it "
+             f"imports from `student/tmlkit/public/{homework.id}.py` by "
              "`python -m autograder check-tables`; do not edit.", "",
              f"{len(rows)} checks, {sum(i.points for i in infos):g} points: {visible:g} visible "
              f"(the notebook's self-checks), {sum(i.points for i in infos) - visible:g} hidden "
              "(fresh random instances on every run).", "",
-             "| § | check | id | points | visibility | CPU time limit |",
-             "| --- | --- | --- | ---: | --- | ---: |"]
+             f"The notebook judges {len(local)} of the {len(shown)} visible checks itself, as "
+             "the grader does; the column *notebook* gives the reason for each it leaves to the "
+             "grader.", "",
+             "| § | check | id | points | visibility | CPU time limit | notebook |",
+             "| --- | --- | --- | ---: | --- | ---: | --- |"]
     for (name, function), info in zip(rows, infos):
+        notebook = ("" if info.visibility != "visible" else
+                    f"checked when you submit: {on_submission[name]}" if name in on_submission
+                    else "✓")
         lines.append(f"| {info.number} | {title(function).replace('|', '/')} | `{name}` | "
                      f"{info.points:g} | {info.visibility} | "
-                     f"{cpu_limit(homework_id, name, info.timeout):g} s |")
+                     f"{cpu_limit(homework_id, name, info.timeout):g} s | {notebook} |")
     return "\n".join(lines) + "\n"
 
 
@@ -71,18 +75,23 @@ def points_index() -> str:
              "by check: [hw1](hw1.md), [hw2](hw2.md), [hw3](hw3.md), [hw4](hw4.md), "
              "[hw5](hw5.md).", "",
              "| homework | autograded | of which visible | self-check cells (nbgrader) "
-             "| written, by hand | total |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| written, by hand | total | visible checks the notebook judges |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for homework_id in homeworks.HOMEWORKS:
         p = points(homework_id)
+        visible = [name for name, function in checks_of(homework_id)
+                   if check_info(function).visibility == "visible"]
+        local = [name for name in visible if name not in checked_on_submission(homework_id)]
         lines.append(f"| {homework_id} | {p['autograded']:g} | {p['visible']:g} | "
                      f"{p['selfcheck']:g} | {p['written']:g} | "
-                     f"{p['autograded'] + p['written']:g} |")
+                     f"{p['autograded'] + p['written']:g} | {len(local)} of {len(visible)} |")
     lines += ["",
               "- **autograded**: the maximum of `python -m autograder grade` and of the "
               "Gradescope zip's results.json: visible and hidden checks, with partial credit.",
               "- **self-check cells**: what `nbgrader autograde` can award, all or nothing per "
               "part; only the visible checks run there (see [instructors](../instructors.md)).",
+              "- **visible checks the notebook judges**: the self-check runs them as the grader "
+              "does; each homework's table gives the reason for every other one.",
               "- **written**: the nbgrader points of the written answers (their "
               "`metadata.nbgrader.points`), graded by hand with the rubric that "
               "`python -m autograder export-written` shows.",

@@ -81,9 +81,9 @@ def _normalize(args) -> int:
 
 
 def _release(args) -> int:
-    from autograder.publish import write_public_checks
+    from autograder.publish import write_recordings
     from autograder.release import release, update_readme_badges
-    for path in write_public_checks():
+    for path in write_recordings(args.homeworks):
         print(f"wrote {path}")
     for homework_id in args.homeworks or list(homeworks.HOMEWORKS):
         print(f"wrote {release(homework_id)}")

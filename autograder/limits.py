@@ -21,6 +21,9 @@ import pprint
 import sys
 from pathlib import Path
 
+from autograder.homeworks import checks_of
+from tmlkit.spec import check_info
+
 FACTOR = 10.0
 FLOOR_S = 5.0
 UNMEASURED_S = 30.0      # a check not in the table yet (tests/test_limits.py fails until it is)
@@ -64,8 +67,6 @@ def cpu_limit(homework: str, test: str, declared: float | None = None) -> float:
 
 def declared_checks(homework: str) -> dict[str, object]:
     """{test function: its CheckInfo} of a homework spec, in the spec's order."""
-    from autograder.checks_table import checks_of     # checks_table imports this module
-    from tmlkit.spec import check_info
     return {name: check_info(function) for name, function in checks_of(homework)}
 
 

@@ -1,7 +1,8 @@
 """The pytest plugin that turns a spec's test outcomes into graded results.
 
-It provides the ``hw`` fixture (the submission's functions, run in the sandbox), gives each test
-its CPU-time budget (``autograder/limits.py``), and records points from how each test ended.
+It provides the ``hw`` fixture (the submission's functions, run in the sandbox) and ``expected``
+(the spec's references, computed live), gives each test its CPU-time budget
+(``autograder/limits.py``), and records points from how each test ended.
 """
 from __future__ import annotations
 
@@ -15,9 +16,32 @@ from autograder.limits import cpu_limit
 from autograder.results import TestResult
 from autograder.sandbox import Budget, Sandbox, Submission, SubmissionError
 from tmlkit.child import return_free_memory
-from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_leaderboard, take_notes, title
+from tmlkit.spec import (CheckFailed, PartialCredit, check_info, check_order, take_leaderboard,
+                         take_notes, title)
 
 NOT_RUN = "not run: the grading time limit was reached"
+
+
+class Live:
+    """The grader's ``expected``: ``expected(name, *inputs)`` is ``REFERENCES[name](*inputs)``
+    (``trusted``, what the inputs were built from, only matters to recordings)."""
+
+    def __init__(self, references: dict):
+        self.references = references
+
+    def __call__(self, reference: str, *inputs, trusted=None):
+        return self.references[reference](*inputs)
+
+
+class on_submission:  # noqa: N801  (used as a function, beside the spec's references)
+    """A reference that runs on what the student's code produced, so that only the grader can
+    judge the check: the notebook's self-check says so, with ``reason``."""
+
+    def __init__(self, reference, reason: str):
+        self.reference, self.reason = reference, reason
+
+    def __call__(self, *inputs):
+        return self.reference(*inputs)
 
 
 class TimeLimitReached(SubmissionError):
@@ -42,6 +66,8 @@ class GradingPlugin:
         config.addinivalue_line("markers", "check: points, visibility and time limit of a check")
 
     def pytest_collection_modifyitems(self, config, items):
+        items.sort(key=lambda item: check_order(item.function) if check_info(item.function)
+                   else ((), False, 0))
         if self.parts:
             def wanted(item):
                 info = check_info(item.function)
@@ -67,6 +93,12 @@ class GradingPlugin:
         if self.sandbox is None:
             raise SubmissionError(self.unusable_reason or "No submission was given.")
         return Submission(self.sandbox)
+
+    @pytest.fixture(scope="module")
+    def expected(self, request) -> Live:
+        """What a visible check compares with, computed now by the spec's ``REFERENCES`` (the
+        notebook's self-check reads the values recorded from the same computation)."""
+        return Live(getattr(request.module, "REFERENCES", {}))
 
     @pytest.fixture(scope="session")
     def submission_cells(self) -> list[tuple[int, str]]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from autograder import course, deps, homeworks, publish, release
+from autograder import course, deps, homeworks, release
 
 STUDENT_SOURCE = homeworks.REPO_ROOT / "student"
 # Beside pyproject.toml's dependencies (by name: students keep their own torch build).
@@ -78,7 +78,6 @@ def write_student_tree(out: str | Path) -> Path:
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
-    publish.write_public_checks()
     shutil.copytree(STUDENT_SOURCE / "tmlkit", out / "tmlkit",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copy(STUDENT_SOURCE / "pyproject.toml", out / "pyproject.toml")

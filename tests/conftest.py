@@ -71,14 +71,41 @@ def assert_loses_exactly(result, solution_result, should_fail: set[str]) -> None
 
 
 def assert_every_selfcheck_ran(outputs: str, homework_id: str) -> None:
-    """Every public check that ships passed (✓) once, and each one kept for the grader was
-    announced (·): the notebook's self-check cells cover all the homework's public checks."""
-    import importlib
-    public = importlib.import_module(f"tmlkit.public.{homework_id}")
-    shipped = [name for name in vars(public) if name.startswith("test_")]
+    """Every visible check passed (✓) once in the notebook's self-check cells, but those that
+    only the grader judges (·, each with its reason); none failed."""
+    from autograder.homeworks import checks_of
+    from tmlkit.selfcheck import checked_on_submission
+    from tmlkit.spec import check_info
+    visible = [name for name, f in checks_of(homework_id) if check_info(f).visibility == "visible"]
+    on_submission = checked_on_submission(homework_id)
     assert "✗" not in outputs, "a self-check failed in the solution notebook"
-    assert outputs.count("✓") == len(shipped), (outputs.count("✓"), len(shipped))
-    assert outputs.count("· [") == len(public.GRADER_ONLY), (outputs.count("· ["), public.GRADER_ONLY)
+    assert outputs.count("✓") == len(visible) - len(on_submission), (outputs.count("✓"), len(visible))
+    assert outputs.count("· [") == len(on_submission), (outputs.count("· ["), on_submission)
+
+
+def selfcheck_verdicts(homework_id: str, submission: Path, ids) -> dict[str, str]:
+    """{check id: ✓, ~, ✗ or ·}: the notebook's self-check on the submission's code cells, run
+    in this process (as in a notebook, with the recorded expected values)."""
+    import importlib
+
+    from tmlkit.selfcheck import judge, local_fixtures
+    public = importlib.import_module(f"tmlkit.public.{homework_id}")
+    nb = nbformat.read(submission, as_version=4)
+    sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
+    fixtures, _ = local_fixtures(sources, {}, homework_id)
+    return {check: judge(getattr(public, check), fixtures)[0] for check in ids}
+
+
+def assert_selfcheck_agrees(homework_id: str, submission: Path, result) -> None:
+    """Parity: on each visible check the grader ran, the self-check's verdict is the grader's
+    (✓ where the grader gave full marks, ✗ or ~ where it did not; never ·), but on the checks
+    that only the grader judges (``checked_on_submission``, listed in docs/checks/)."""
+    from tmlkit.selfcheck import checked_on_submission
+    exceptions = checked_on_submission(homework_id)
+    graded = {t.id: "✓" if t.score == t.max_score else "✗" for t in result.tests
+              if t.visibility == "visible" and t.id not in exceptions}
+    marks = selfcheck_verdicts(homework_id, submission, graded)
+    assert {check: "✗" if mark == "~" else mark for check, mark in marks.items()} == graded
 
 
 def run_quick(notebook: Path, workdir: Path) -> str:

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO
 
-from autograder.checks_table import checks_of
+from autograder.homeworks import checks_of
 from tmlkit.isolation import landlock_abi
 from tmlkit.spec import check_info
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 from alternatives import ALTERNATIVES
-from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, needs_mnist, replace_function,
-                      run_quick)
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_selfcheck_agrees,
+                      needs_mnist, replace_function, run_quick)
 
 from autograder import homeworks
 from autograder.grade import grade
@@ -79,6 +79,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     submission = replace_function(HW1.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw1", submission, parts=NOT_CIFAR)
     assert_loses_exactly(result, solution_result, should_fail)
+    assert_selfcheck_agrees("hw1", submission, result)
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES["hw1"]))
@@ -92,6 +93,7 @@ def test_alternative_correct_code_keeps_full_marks(name, tmp_path):
         submission = replace_function(submission, function, source, tmp_path / f"{function}.ipynb")
     result = grade("hw1", submission, parts=parts)
     assert [(t.name, t.output) for t in result.tests if t.status != "passed"] == []
+    assert_selfcheck_agrees("hw1", submission, result)
 
 
 def test_extra_queries_earn_partial_credit(tmp_path):
@@ -105,6 +107,7 @@ def invert(query, D):
     result = grade("hw1", submission, parts=["2.2"])
     for test in result.tests:
         assert 0 < test.score < test.max_score and "query rows" in test.output
+    assert_selfcheck_agrees("hw1", submission, result)
 
 
 @needs_mnist

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from alternatives import ALTERNATIVES
-from conftest import assert_every_selfcheck_ran, assert_loses_exactly, replace_function, run_quick
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_selfcheck_agrees,
+                      replace_function, run_quick)
 
 from autograder import homeworks
 from autograder.checks import explanations as ref
@@ -307,6 +308,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     submission = replace_function(HW2.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw2", submission, parts=[part])
     assert_loses_exactly(result, solution_result, should_fail)
+    assert_selfcheck_agrees("hw2", submission, result)
     public = [t for t in result.tests if t.id in should_fail and t.visibility == "visible"]
     assert any(hint in t.output for t in public), [t.output for t in public]
 
@@ -322,6 +324,7 @@ def test_alternative_correct_code_keeps_full_marks(name, tmp_path):
         submission = replace_function(submission, function, source, tmp_path / f"{function}.ipynb")
     result = grade("hw2", submission, parts=parts)
     assert [(t.name, t.output) for t in result.tests if t.status != "passed"] == []
+    assert_selfcheck_agrees("hw2", submission, result)
 
 
 def test_references_agree_with_what_they_stand_for():

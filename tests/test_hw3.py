@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import nbformat
 import pytest
-from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, needs_mnist, replace_function,
-                      run_quick)
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_selfcheck_agrees,
+                      needs_mnist, replace_function, run_quick)
 
 from autograder import homeworks
 from tmlkit.syntax import forbidden_uses, unimplemented
@@ -94,8 +94,10 @@ def _mutate(name: str, source: str | None, out):
 @pytest.mark.parametrize("mutant", list(MUTANTS))
 def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, tmp_path):
     function, source, parts, should_fail = MUTANTS[mutant]
-    result = grade("hw3", _mutate(function, source, tmp_path / "mutant.ipynb"), parts=parts)
+    submission = _mutate(function, source, tmp_path / "mutant.ipynb")
+    result = grade("hw3", submission, parts=parts)
     assert_loses_exactly(result, solution_result, should_fail)
+    assert_selfcheck_agrees("hw3", submission, result)
 
 
 # Documented defaults (issue 22): the training checks pass epochs and seed, so only the checks
@@ -122,6 +124,7 @@ def test_wrong_defaults_lose_exactly_their_checks(solution_result, tmp_path):
     nbformat.write(nb, tmp_path / "defaults.ipynb")
     result = grade("hw3", tmp_path / "defaults.ipynb", parts=["3"])
     assert_loses_exactly(result, solution_result, {check for _, check, _ in WRONG_DEFAULTS.values()})
+    assert_selfcheck_agrees("hw3", tmp_path / "defaults.ipynb", result)
     outputs = {t.id: t.output for t in result.tests}
     for _, check, says in WRONG_DEFAULTS.values():
         assert says in outputs[check], (check, outputs[check])

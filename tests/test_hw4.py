@@ -4,7 +4,8 @@ from __future__ import annotations
 import nbformat
 import numpy as np
 import pytest
-from conftest import assert_every_selfcheck_ran, assert_loses_exactly, run_quick, replace_function
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_selfcheck_agrees,
+                      replace_function, run_quick)
 
 from autograder import homeworks
 from autograder.grade import grade
@@ -154,6 +155,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     parts = PARTS.get(function, ["2"])
     result = grade("hw4", submission, parts=parts)
     assert_loses_exactly(result, solution_result, should_fail)
+    assert_selfcheck_agrees("hw4", submission, result)
 
 
 def test_mistake_messages_point_at_the_cause(tmp_path):
@@ -186,11 +188,12 @@ def weighted_least_squares(X, y, w):
     assert by_name["test_weighted_least_squares"].status == "passed"
     ill = by_name["test_weighted_least_squares_ill_conditioned"]
     assert ill.status == "failed" and "np.linalg.lstsq" in ill.output
+    assert_selfcheck_agrees("hw4", submission, result)
 
 
 def test_greedy_selection_matches_best_subset_on_the_planted_family():
-    from autograder.homeworks.hw4 import (best_subset_rss, decoy_problem, planted_problem,
-                                          weighted_rss)
+    from autograder.homeworks.hw4 import best_subset_rss
+    from tmlkit.public.hw4 import decoy_problem, planted_problem, weighted_rss
     namespace: dict = {"np": np}
     nb = nbformat.read(HW4.solution, as_version=4)
     (cell,) = [c for c in nb.cells if c.get("id") == "sparse_lime"]
@@ -227,6 +230,7 @@ def test_correct_alternative_greedy_keeps_full_marks(tmp_path):
     result = grade("hw4", submission, parts=["2.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
     assert result.score == sum(t.max_score for t in result.tests) == 6
+    assert_selfcheck_agrees("hw4", submission, result)
 
 
 # The original's Grad-CAM written differently from the solution: the gradient of log ŷ_c (it is
@@ -268,7 +272,8 @@ def test_gradcam_reference_is_captum_rescaled_and_the_instances_cover_its_cases(
     reverse-mode gradients; the public instances include a negative Z (the ReLU keeps the other
     sign) and a saturated softmax (Z = 0, all-zero map)."""
     import torch
-    from autograder.homeworks.hw4 import _layer, gradient_sum, reference_gradcam, saturated_image
+    from autograder.homeworks.hw4 import _layer, gradient_sum, reference_gradcam
+    from tmlkit.public.hw4 import saturated_image
     from tmlkit.models import small_cnn
     rng = np.random.default_rng(42)
     totals = []
@@ -300,8 +305,8 @@ def test_greedy_trap_separates_greedy_from_best_subset():
     """On the instances of test_sparse_lime_is_greedy, greedy forward selection and the best
     subset differ, and greedy's second pick wins by more than 2% of the residual (no near-tie
     that rounding could turn)."""
-    from autograder.homeworks.hw4 import (best_subset_rss, greedy_trap, reference_forward_selection,
-                                          reference_wls, weighted_rss)
+    from autograder.homeworks.hw4 import best_subset_rss, reference_forward_selection, reference_wls
+    from tmlkit.public.hw4 import greedy_trap, weighted_rss
     rng = np.random.default_rng(81)
     for _ in range(3):
         X, y, w = greedy_trap(rng)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import nbformat
 import numpy as np
 import pytest
-from conftest import assert_every_selfcheck_ran, assert_loses_exactly, replace_function, run_quick
+from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_selfcheck_agrees,
+                      replace_function, run_quick)
 
 from autograder import homeworks
 from autograder.grade import grade
@@ -382,6 +383,7 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     submission = replace_function(HW5.solution, function, source, tmp_path / "mutant.ipynb")
     result = grade("hw5", submission, parts=parts)
     assert_loses_exactly(result, solution_result, should_fail)
+    assert_selfcheck_agrees("hw5", submission, result)
     if mutant in HINTS:
         public = [t.output for t in result.tests if t.status == "failed" and
                   t.visibility == "visible"]
@@ -456,6 +458,7 @@ def test_correct_alternative_training_keeps_full_marks(tmp_path):
     result = grade("hw5", submission, parts=["1.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
     assert result.score == sum(t.max_score for t in result.tests) == 8
+    assert_selfcheck_agrees("hw5", submission, result)
 
 
 # FAT's early-stopped PGD written differently from the solution: one example at a time, the
@@ -520,6 +523,7 @@ def test_correct_alternative_inversion_keeps_full_marks(tmp_path):
                                   tmp_path / "inversion.ipynb")
     result = grade("hw5", submission, parts=["3.4"])
     assert [t.output for t in result.tests if t.status != "passed"] == []
+    assert_selfcheck_agrees("hw5", submission, result)
     assert result.score == sum(t.max_score for t in result.tests) == 3
 
 
@@ -528,7 +532,7 @@ def test_laplace_test_separates_laplace_from_gaussian():
     seeds and ε from 0.1 to 5: Laplace(0, 1/ε) noise never fails, Gaussian noise of the same
     variance always does. (A correct answer fails with probability at most 2e-5 per case, see
     laplace_noise_problem.)"""
-    from autograder.homeworks.hw5 import laplace_noise_problem
+    from tmlkit.public.hw5 import laplace_noise_problem
     draws, alpha = 3000, 1e-5
     for seed in range(200):
         rng = np.random.default_rng(seed)

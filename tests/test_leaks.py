@@ -13,7 +13,8 @@ from conftest import EXAMPLE_REPOSITORY, replace_function
 
 from autograder import course, homeworks, release
 from autograder.answer_keys import AnswerKey, keys_of, leaks, notebook_texts
-from autograder.checks_table import checks_of
+from autograder.homeworks import checks_of
+from autograder.plugin import Live
 from autograder.student_tree import write_student_tree
 from tmlkit.selfcheck import LocalSubmission, kept_definitions
 from tmlkit.spec import check_info, take_notes
@@ -67,7 +68,8 @@ def public_messages(homework_id: str, notebook: Path, only: set[str] | None = No
     nb = nbformat.read(notebook, as_version=4)
     cells = [c.source for c in nb.cells if c.cell_type == "code"]
     module, _ = kept_definitions(cells)
-    fixtures = {"hw": LocalSubmission(module.__dict__),
+    spec = importlib.import_module(f"autograder.homeworks.{homework_id}")
+    fixtures = {"hw": LocalSubmission(module.__dict__), "expected": Live(spec.REFERENCES),
                 "submission_cells": list(enumerate(cells)), "notebook": {}}
     messages = []
     for name, function in checks_of(homework_id):

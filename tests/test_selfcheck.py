@@ -93,3 +93,56 @@ def test_selfcheck_passes_the_notebook_to_the_check(gpu, capsys):
     namespace = notebook(correct_up_to(0.75))
     assert selfcheck("hw1", "3", namespace)
     assert "Judged the GPU run of the cell above" in capsys.readouterr().out
+
+
+# Recorded expected values: the notebook's `expected` finds a value by the fingerprint of its
+# inputs, and says it cannot judge where this environment built other inputs.
+
+def test_recorded_values_round_trip_exactly():
+    from tmlkit.recorded import decode, encode
+    value = {"a": np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32),
+             "b": (1, 2.5, float("inf"), None, "x"), "c": [np.int64(3), np.arange(5)]}
+    back = decode(encode(value))
+    assert back["a"].dtype == np.float32 and np.array_equal(back["a"], value["a"])
+    assert back["b"] == (1, 2.5, float("inf"), None, "x") and back["c"][0] == 3
+    assert np.array_equal(back["c"][1], np.arange(5))
+
+
+def test_a_model_built_differently_cannot_be_judged_here():
+    """hw4's Grad-CAM check on a CNN whose weights differ by one float from the recording's: the
+    self-check says it cannot judge, rather than compare with values of another model."""
+    import torch
+
+    from tmlkit.models import small_cnn
+    from tmlkit.public import hw4 as public_hw4
+    from tmlkit.recorded import CannotJudgeHere, Recorded
+    from tmlkit.selfcheck import judge
+
+    from tmlkit.errors import MissingFunction
+
+    class NoGradcam:      # the recorded value was found: the check reached the student's code
+        def __getattr__(self, name):
+            raise MissingFunction(f"`{name}` is not defined")
+
+    recorded = Recorded("hw4")
+    mark, message = judge(public_hw4.test_gradcam_matches_captum,
+                          {"hw": NoGradcam(), "expected": recorded})
+    assert (mark, message) == ("✗", "`gradcam` is not defined")
+    built = small_cnn(0)
+    with torch.no_grad():
+        next(built.parameters()).view(-1)[0] += 1e-6
+    x = np.random.default_rng(42).normal(size=(1, 3, 16, 16))
+    with pytest.raises(CannotJudgeHere, match="cannot judge this check here"):
+        recorded("gradcam", (0,), "features.6", x, 1, trusted=built)
+    assert recorded("gradcam", (0,), "features.6", x, 1, trusted=small_cnn(0)).ndim == 2
+
+
+def test_a_check_the_grader_alone_judges_says_why():
+    from tmlkit.public import hw5 as public_hw5
+    from tmlkit.recorded import Recorded
+    from tmlkit.selfcheck import checked_on_submission
+    reasons = checked_on_submission("hw5")
+    assert "test_adversarial_training_is_robust" in reasons
+    with pytest.raises(Exception, match="checked when you submit: it attacks the model"):
+        Recorded("hw5")("pgd_accuracy_of_trained", None)
+    assert public_hw5.test_adversarial_training_is_robust.__module__ == "tmlkit.public.hw5"

@@ -155,17 +155,6 @@ def reference_adversarial_training(model, x, y, eps: float, alpha: float, steps:
 # Poison Frogs, membership inference, fairness
 # ---------------------------------------------------------------------------------------------
 
-def collision_objective(features, p, target, base, beta: float) -> tuple[float, float, float]:
-    """(J, feature distance ‖f(p) - f(t)‖₂, input distance ‖p - b‖₂) with
-    J = ‖f(p) - f(t)‖² + β‖p - b‖²."""
-    import torch
-    with torch.no_grad():
-        fp, ft = (features(_tensor(np.asarray(a)[None], features)) for a in (p, target))
-    feature_distance = float((fp - ft).norm())
-    input_distance = float(np.linalg.norm(np.asarray(p, dtype=np.float64) - base))
-    return feature_distance ** 2 + beta * input_distance ** 2, feature_distance, input_distance
-
-
 def reference_collision(features, target, base, beta: float, steps: int, lr: float) -> np.ndarray:
     """Poison Frogs' forward-backward splitting: a gradient step on ‖f(p) - f(t)‖², then the
     proximal step of β‖p - b‖², p ← (p + lr β b) / (1 + lr β), then clip to [0, 1]."""

@@ -63,3 +63,15 @@ def get(homework_id: str) -> Homework:
     except KeyError:
         raise UnknownHomework(f"unknown homework {homework_id!r}; known: "
                               f"{', '.join(HOMEWORKS)}") from None
+
+
+def checks_of(homework_id: str) -> list[tuple[str, object]]:
+    """(test function name, function) of every check of a homework, in order (``check_order``):
+    the spec's hidden checks and the visible ones it imports from ``tmlkit.public``."""
+    import importlib
+
+    from tmlkit.spec import check_info, check_order
+    module = importlib.import_module(f"autograder.homeworks.{get(homework_id).id}")
+    found = [(name, function) for name, function in vars(module).items()
+             if name.startswith("test_") and callable(function) and check_info(function)]
+    return sorted(found, key=lambda pair: check_order(pair[1]))

@@ -235,6 +235,17 @@ def predicate(kind: str, value: float):
     return {"greater": greater, "less": less, "equal": equal}[kind]
 
 
+def collision_objective(features, p, target, base, beta: float) -> tuple[float, float, float]:
+    """Poison Frogs' objective of a poison p: (J, feature distance ‖f(p) - f(t)‖₂, input
+    distance ‖p - b‖₂) with J = ‖f(p) - f(t)‖² + β‖p - b‖²."""
+    import torch
+    with torch.no_grad():
+        fp, ft = (features(_tensor(np.asarray(a)[None], features)) for a in (p, target))
+    feature_distance = float((fp - ft).norm())
+    input_distance = float(np.linalg.norm(np.asarray(p, dtype=np.float64) - base))
+    return feature_distance ** 2 + beta * input_distance ** 2, feature_distance, input_distance
+
+
 def _tensor(x, model):
     import torch
     return torch.as_tensor(np.asarray(x)).to(next(model.parameters()).dtype)

@@ -8,9 +8,11 @@ and constants and drops top-level work, and the kept code runs again in a fresh 
 function that reads a notebook variable (``x_train``, a trained ``cnn``) therefore fails here with
 the grader's own message, naming the variable, instead of passing here and failing there.
 
-The checks are the grader's public checks (``tmlkit.public.hwN``, generated from the grader's
-spec). A few public checks compare with the grader's own reference implementation of the very
-function being graded; those cannot ship to students and say so here.
+The checks are the grader's visible checks themselves: each is written once, in
+``tmlkit.public.hwN``, and the grader's spec imports it. Where a check compares with the grader's
+reference implementation, it takes the value that ``make notebooks`` recorded on the same public
+inputs (``tmlkit.recorded``); where this environment builds other inputs, the check says it
+cannot judge here (·) rather than guess.
 
 In a course run with nbgrader the same cells are its autograder test cells: under ``nbgrader
 autograde`` (which sets $NBGRADER_EXECUTION) a failed check raises, so nbgrader withholds the
@@ -23,51 +25,31 @@ import importlib
 import inspect
 import linecache
 import os
+import sys
 import types
 
 from tmlkit import wire
 from tmlkit.errors import MissingFunction, StudentException, SubmissionError
 from tmlkit.notebook import extract_cell
-from tmlkit.spec import CheckFailed, PartialCredit, check_info, take_leaderboard, take_notes, title
+from tmlkit.recorded import CannotJudgeHere, Recorded
+from tmlkit.spec import (CheckFailed, PartialCredit, check_info, check_order, in_part,
+                         take_leaderboard, take_notes, title)
 
 
 def public_checks(homework: str, part: str):
-    """(test function, CheckInfo) of the part's public checks, in the spec's order."""
+    """(test function, CheckInfo) of the part's visible checks, in the spec's order."""
     module = importlib.import_module(f"tmlkit.public.{homework}")
-    found = []
-    for name, function in inspect.getmembers(module, inspect.isfunction):
-        info = check_info(function)
-        if name.startswith("test_") and info and info.visibility == "visible" and \
-                (info.number == part or info.number.startswith(part + ".")):
-            found.append((function, info))
-    return sorted(found, key=lambda pair: pair[0].__code__.co_firstlineno)
+    found = [(function, info) for name, function in vars(module).items()
+             if name.startswith("test_") and callable(function)
+             and (info := check_info(function)) is not None and info.visibility == "visible"
+             and function.__module__ == module.__name__ and in_part(info.number, part)]
+    return sorted(found, key=lambda pair: check_order(pair[0]))
 
 
-def grader_only_checks(homework: str, part: str) -> list[tuple[str, float]]:
-    """(title, points) of the part's public checks that only the grader runs."""
-    module = importlib.import_module(f"tmlkit.public.{homework}")
-    return [(name, points) for number, name, points in module.GRADER_ONLY
-            if number == part or number.startswith(part + ".")]
-
-
-def checks_needing_the_grader(homework: str, part: str) -> list:
-    """Under ``nbgrader autograde`` (on the instructor's machine, with the grader importable),
-    the part's public checks that compare with the grader's own references, taken from its
-    spec: so nbgrader awards a self-check cell's points only for what was checked. Elsewhere
-    none."""
-    wanted = {name for name, _ in grader_only_checks(homework, part)}
-    if not wanted or not os.environ.get("NBGRADER_EXECUTION"):
-        return []
-    try:
-        spec = importlib.import_module(f"autograder.homeworks.{homework}")
-    except ImportError:
-        raise AssertionError(f"{homework} part {part}: {len(wanted)} public checks need the "
-                             "grader's package, which this kernel cannot import: put the kit "
-                             "on PYTHONPATH when running nbgrader autograde") from None
-    found = [(function, check_info(function)) for name, function in vars(spec).items()
-             if name.startswith("test_") and callable(function) and check_info(function)
-             and title(function) in wanted]
-    return sorted(found, key=lambda pair: pair[0].__code__.co_firstlineno)
+def run_check(function, fixtures: dict) -> None:
+    """Call a check with the fixtures it asks for, as pytest would."""
+    wanted = inspect.signature(function).parameters
+    function(**{name: fixtures[name] for name in wanted if name in fixtures})
 
 
 def kept_definitions(history: list) -> tuple[types.ModuleType, list[str]]:
@@ -116,9 +98,37 @@ class LocalSubmission:
         return local
 
 
-def selfcheck(homework: str, part: str, namespace: dict) -> bool:
-    """Print ✓ or ✗ with a message for each public check of ``part``; True if all passed."""
-    history = namespace.get("In")
+def checked_on_submission(homework: str) -> dict[str, str]:
+    """{check: why only the grader judges it}: the checks a public module lists in
+    ``ON_SUBMISSION``, and those whose reference runs on what the student's code produced
+    (found when the expected values were recorded)."""
+    module = importlib.import_module(f"tmlkit.public.{homework}")
+    return {**getattr(module, "ON_SUBMISSION", {}), **Recorded(homework).recording.get("not_local", {})}
+
+
+def judge(function, fixtures: dict) -> tuple[str, str]:
+    """Run one check: its mark (✓ passed, ~ partial credit, ✗ failed, · cannot judge here) and
+    what it printed."""
+    reason = getattr(sys.modules[function.__module__], "ON_SUBMISSION", {}).get(function.__name__)
+    if reason and not os.environ.get("NBGRADER_EXECUTION"):
+        return "·", f"checked when you submit: {reason}"
+    take_notes()
+    take_leaderboard()          # only the grader posts to the leaderboard
+    try:
+        run_check(function, fixtures)
+        mark, message = "✓", ""
+    except PartialCredit as partial:
+        mark, message = "~", str(partial)
+    except (CheckFailed, SubmissionError) as failure:
+        mark, message = "✗", str(failure)
+    except CannotJudgeHere as reason:
+        mark, message = "·", str(reason)
+    return mark, "\n".join(take_notes() + ([message] if message else []))
+
+
+def local_fixtures(history: list, namespace: dict, homework: str) -> tuple[dict, list[str]]:
+    """The fixtures a check asks for, over what the grader would keep of these cells, and the
+    problems the extraction found."""
     if history:                  # IPython (Jupyter, Colab): judge what the grader would keep
         module, problems = kept_definitions(list(history))
         definitions = module.__dict__
@@ -128,37 +138,43 @@ def selfcheck(homework: str, part: str, namespace: dict) -> bool:
              if isinstance(source, str)]
     # ``notebook`` (the live globals) only for checks that may judge a run the notebook already
     # made, as hw1's GPU training, instead of repeating it; the grader never passes it.
-    fixtures = {"hw": LocalSubmission(definitions), "submission_cells": cells,
-                "notebook": namespace}
+    return {"hw": LocalSubmission(definitions), "submission_cells": cells,
+            "notebook": namespace, "expected": expected_values(homework)}, problems
+
+
+def expected_values(homework: str):
+    """The ``expected`` fixture: the recorded values; under ``nbgrader autograde`` (on the
+    instructor's machine) the grader's references, live, so that nbgrader can also award the
+    checks that only the grader judges."""
+    if not os.environ.get("NBGRADER_EXECUTION"):
+        return Recorded(homework)
+    try:
+        spec = importlib.import_module(f"autograder.homeworks.{homework}")
+        live = importlib.import_module("autograder.plugin").Live
+    except ImportError:
+        raise AssertionError(f"{homework}: nbgrader autograde needs the grader's package for the "
+                             "checks that compare with its references: put the kit on "
+                             "PYTHONPATH when running it") from None
+    return live(getattr(spec, "REFERENCES", {}))
+
+
+def selfcheck(homework: str, part: str, namespace: dict) -> bool:
+    """Print ✓, ✗ (or ~, partial credit) with a message for each visible check of ``part``, or ·
+    where this environment cannot judge it; True if all passed."""
+    fixtures, problems = local_fixtures(namespace.get("In"), namespace, homework)
     all_passed = True
-    from_grader = checks_needing_the_grader(homework, part)
-    checks = public_checks(homework, part) + from_grader
+    checks = public_checks(homework, part)
     for function, info in checks:
-        take_notes()
-        take_leaderboard()          # only the grader posts to the leaderboard
-        try:
-            wanted = inspect.signature(function).parameters
-            function(**{name: fixtures[name] for name in wanted if name in fixtures})
-            mark, message = "✓", ""
-        except PartialCredit as partial:
-            mark, message = "~", str(partial)
-            all_passed = False
-        except (CheckFailed, SubmissionError) as failure:
-            mark, message = "✗", str(failure)
-            all_passed = False
-        message = "\n".join(take_notes() + ([message] if message else []))
+        mark, message = judge(function, fixtures)
+        all_passed = all_passed and mark == "✓"
         print(f"{mark} [{info.points:g} pt] {title(function)}")
         for line in message.splitlines():
             print(f"    {line}")
-    ran = {title(function) for function, _ in from_grader}
-    for name, points in grader_only_checks(homework, part):
-        if name not in ran:
-            print(f"· [{points:g} pt] {name}\n    checked when you submit: it compares with the "
-                  "grader's own implementation, which is not given out")
-    if not checks and not grader_only_checks(homework, part):
+    if not checks:
         print(f"No public checks for part {part} of {homework}.")
     for problem in problems:
         print(f"Note: {problem}")
     if not all_passed and os.environ.get("NBGRADER_EXECUTION"):
-        raise AssertionError(f"{homework} part {part}: some public checks failed (see above)")
+        raise AssertionError(f"{homework} part {part}: some public checks failed or could not "
+                             "be judged in this environment (see above)")
     return all_passed

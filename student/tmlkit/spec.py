@@ -116,3 +116,16 @@ def title(function) -> str:
     """A test's name for students: its docstring's first line, else its function name."""
     doc = (function.__doc__ or "").strip()
     return doc.splitlines()[0] if doc else function.__name__.removeprefix("test_").replace("_", " ")
+
+
+def in_part(number: str, part: str) -> bool:
+    """Whether a check numbered ``number`` ("2.1") belongs to ``part`` ("2" or "2.1")."""
+    return number == part or number.startswith(part + ".")
+
+
+def check_order(function) -> tuple:
+    """Where a check comes in its homework: by section, visible checks (written in the student
+    package) before hidden ones (in the grader's spec), then in the order they are written."""
+    info = check_info(function)
+    section = [int(n) if n.isdigit() else n for n in info.number.split(".")]
+    return section, info.visibility != "visible", function.__code__.co_firstlineno

@@ -1,0 +1,1 @@
+"""Recorded expected values, one module per homework (see tmlkit.recorded)."""
