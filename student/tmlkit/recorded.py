@@ -169,14 +169,3 @@ def if_recorded(expected, reference: str, *inputs, trusted=None):
     except CannotJudgeHere:
         return None
 
-
-class GraderModule:
-    """A grader module that a public check names but the student package cannot hold: imported
-    on first use, which only the grader reaches (the notebook skips the checks that use it, which
-    their module lists in ``ON_SUBMISSION``)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attribute: str):
-        return getattr(importlib.import_module(self._name), attribute)

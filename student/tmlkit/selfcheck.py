@@ -25,7 +25,6 @@ import importlib
 import inspect
 import linecache
 import os
-import sys
 import types
 
 from tmlkit import wire
@@ -99,19 +98,14 @@ class LocalSubmission:
 
 
 def checked_on_submission(homework: str) -> dict[str, str]:
-    """{check: why only the grader judges it}: the checks a public module lists in
-    ``ON_SUBMISSION``, and those whose reference runs on what the student's code produced
-    (found when the expected values were recorded)."""
-    module = importlib.import_module(f"tmlkit.public.{homework}")
-    return {**getattr(module, "ON_SUBMISSION", {}), **Recorded(homework).recording.get("not_local", {})}
+    """{check: why only the grader judges it}: the checks whose reference runs on what the
+    student's code produced (found when the expected values were recorded)."""
+    return dict(Recorded(homework).recording.get("not_local", {}))
 
 
 def judge(function, fixtures: dict) -> tuple[str, str]:
     """Run one check: its mark (✓ passed, ~ partial credit, ✗ failed, · cannot judge here) and
     what it printed."""
-    reason = getattr(sys.modules[function.__module__], "ON_SUBMISSION", {}).get(function.__name__)
-    if reason and not os.environ.get("NBGRADER_EXECUTION"):
-        return "·", f"checked when you submit: {reason}"
     take_notes()
     take_leaderboard()          # only the grader posts to the leaderboard
     try:

@@ -5,23 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from tmlkit.models import small_cnn
+from tmlkit.models import linear_image_weights, small_cnn
 from tmlkit.numeric import as_array, as_float, as_pair
 from tmlkit.wire import Build
-from tmlkit.recorded import GraderModule, if_recorded
+from tmlkit.recorded import if_recorded
 from tmlkit.spec import CheckFailed, check
-
-# The grader's references for this homework. The visible checks of Average Drop and Necessity
-# Ordering still use them directly, rather than through ``expected`` (the cases they build, the
-# masks and the removal images that their hints compare with come from this module too): the
-# notebook lists them as checked when you submit, and only the grader, which has this module,
-# runs them.
-ref = GraderModule("autograder.checks.explanations")
-ON_SUBMISSION_REASON = ("it compares with the grader's own Average Drop and Necessity Ordering, "
-                        "whose values are not yet recorded for the notebook")
-ON_SUBMISSION = {name: ON_SUBMISSION_REASON for name in (
-    "test_average_drop_linear_model", "test_necessity_ordering_linear_model",
-    "test_metrics_on_cnn")}
 
 CNN = "tmlkit.models:small_cnn"
 LINEAR = "tmlkit.models:linear_image_model"
@@ -503,81 +491,15 @@ def test_evaluation_attributions(hw, expected):
 BIAS_SHIFT = 4.0    # raises every logit of the linear model: Average Drop divides by f_c(x) > 0
 
 
-def _top_logits(predict, X):
-    scores = predict(np.asarray(X, dtype=np.float64))
-    return scores, scores.argmax(axis=1)
+def linear_model(seed: int, size: int = 8):
+    """The linear image model of the metric checks (3 channels, 4 classes, float64), as the
+    student's process builds it; its weights are drawn with numpy (``linear_image_weights``)."""
+    return Build(LINEAR, (seed, 3, size, 4, 3.0, True, BIAS_SHIFT))
 
 
-def _with_some_zeros(rng, attrs):
-    """Exact zeros in a patch of the first attribution: the mask keeps only a > 0, not a ≥ 0."""
-    attrs = np.array(attrs, dtype=np.float64)
-    attrs[0, : attrs.shape[1] // 2, : attrs.shape[2] // 2] = 0.0
-    return attrs
-
-
-def _drops(predict, X, attrs):
-    """f_c(x) - f_c(M_A(x)) per image, unclipped, c predicted on x."""
-    scores, c = _top_logits(predict, X)
-    masked = predict(np.asarray(X, dtype=np.float64) * ref.positive_mask(attrs)[:, None])
-    rows = np.arange(len(X))
-    return scores[rows, c] - masked[rows, c]
-
-
-def _distinguishes(variants: dict, expected: float, ignore: frozenset = frozenset()) -> bool:
-    """Every plausible slip (but those in ``ignore``) gives a value 10× the check's tolerance
-    apart from the right one on this case."""
-    return all(abs(value - expected) > 1e-5 * max(1.0, abs(expected))
-               for name, value in variants.items() if name not in ignore)
-
-
-# Slips that a random CNN rarely exposes (its predicted class seldom changes under masking, its
-# scores seldom fall below the blank image's): the linear cases, built to expose them, catch them.
-CNN_RARE_SLIPS = frozenset({"the class predicted on the masked image", "no clipping at 0",
-                            "the class predicted on each masked image"})
-
-
-def _linear_case(rng, seed, n, channels=3, size=8, classes=4):
-    W, b = ref.linear_image_weights(seed, channels, size, classes, bias_shift=BIAS_SHIFT)
-    predict = ref.linear_predict(W, b)
-    for _ in range(1000):
-        X = rng.uniform(size=(n, channels, size, size))
-        scores, c = _top_logits(predict, X)
-        if scores[np.arange(n), c].min() < 0.5:
-            continue
-        # attributions correlated with the true contributions W_c ⊙ x, plus noise
-        contribution = np.stack([ref.linear_pixel_contributions(W, x, k) for x, k in zip(X, c)])
-        attrs = _with_some_zeros(rng, contribution + rng.normal(scale=2 * contribution.std(),
-                                                                size=contribution.shape))
-        if n < 2 or _distinguishes(_average_drop_variants(predict, X, attrs),
-                                   ref.linear_average_drop(W, b, X, attrs)):
-            break
-    model = Build(LINEAR, (seed, channels, size, classes, 3.0, True, BIAS_SHIFT))
-    return model, (W, b), predict, X, attrs
-
-
-def _average_drop_variants(predict, X, attrs):
-    """What plausible slips compute, for the hint: name -> value."""
-    X, attrs = np.asarray(X, dtype=np.float64), np.asarray(attrs, dtype=np.float64)
-    rows, (_, c) = np.arange(len(X)), _top_logits(predict, X)
-    soft = np.stack([np.maximum(a, 0) / a.max() if a.max() > 0 else 0 * a for a in attrs])
-    masks = {"hard": ref.positive_mask(attrs), "soft": soft, "≥ 0": (attrs >= 0) * 1.0}
-
-    def drop(mask="hard", probabilities=False, clip=True, masked_class=False):
-        full, masked = predict(X), predict(X * masks[mask][:, None])
-        if probabilities:
-            full, masked = ref.softmax(full), ref.softmax(masked)
-        k = masked.argmax(axis=1) if masked_class else c
-        d = full[rows, c] - masked[rows, k]
-        return 100 * np.mean((np.maximum(d, 0) if clip else d) / full[rows, c])
-
-    return {
-        "softmax probabilities": drop(probabilities=True),
-        "softmax probabilities and the soft mask max(a, 0) / max(a)": drop("soft", True),
-        "the soft mask max(a, 0) / max(a)": drop("soft"),
-        "no clipping at 0": drop(clip=False),
-        "a mask that keeps a ≥ 0": drop("≥ 0"),
-        "the class predicted on the masked image": drop(masked_class=True),
-    }
+def linear_weights(seed: int, size: int = 8):
+    """The weights of ``linear_model(seed, size)``: what its recorded values depend on."""
+    return linear_image_weights(seed, 3, size, 4, 3.0, BIAS_SHIFT)
 
 
 AVERAGE_DROP_HINTS = {
@@ -597,60 +519,37 @@ AVERAGE_DROP_HINTS = {
 }
 
 
-def _require_value(got: float, expected: float, what: str, variants, hints: dict,
-                   definition: str):
-    """Fails unless ``got`` is ``expected``. Then ``variants()`` ({slip: the value it gives},
-    a model evaluation each, so computed only for a wrong value) names the plausible slip that
-    ``got`` matches, with its hint; else the hint restates the definition."""
+def _require_value(got: float, reference: tuple, what: str, hints: dict, definition: str):
+    """Fails unless ``got`` is the reference's value. ``reference`` is (value, {slip: the value
+    that slip gives on this case}): a wrong value that matches a plausible slip gets that slip's
+    hint, any other wrong value the definition."""
+    expected, variants = reference
+
     def close(a, b):
         return abs(a - b) <= 1e-6 * max(1.0, abs(b))
     if close(got, expected):
         return
-    hint = next((hints[name] for name, value in variants().items() if close(got, value)),
+    hint = next((hints[name] for name, value in variants.items() if close(got, value)),
                 definition)
     raise CheckFailed(f"{what} = {got:.6g}; the reference computation gives {expected:.6g}. {hint}")
 
 
-def _check_average_drop(hw, model, expected, predict, X, attrs, where):
+def _check_average_drop(hw, model, X, attrs, reference, where):
     what = f"average_drop(model, X, pixel_attrs) on {where}"
     got = as_float(hw.average_drop(model, X, attrs), what)
-    _require_value(got, expected, what, lambda: _average_drop_variants(predict, X, attrs),
-                   AVERAGE_DROP_HINTS,
+    _require_value(got, reference, what, AVERAGE_DROP_HINTS,
                    "AD = 100 · mean_i max(f_c(x_i) - f_c(M(x_i)), 0) / f_c(x_i): f_c the "
                    "pre-softmax score of the class c_i predicted for x_i, M keeping the pixels "
                    "with a positive attribution (in every channel) and zeroing the others.")
 
 
 @check("2.4", points=1)
-def test_average_drop_linear_model(hw):
+def test_average_drop_linear_model(hw, expected):
     """average_drop: pre-softmax scores and the hard mask, the closed form on a linear model"""
-    rng = np.random.default_rng(37)
-    model, (W, b), predict, X, attrs = _linear_case(rng, 7, 12)
-    _check_average_drop(hw, model, ref.linear_average_drop(W, b, X, attrs), predict, X, attrs,
-                        "a linear model (12 images)")
-    attrs[3] = -np.abs(attrs[3])       # no positive attribution: the mask is all zeros
-    _check_average_drop(hw, model, ref.linear_average_drop(W, b, X, attrs), predict, X, attrs,
-                        "a linear model, one attribution ≤ 0 everywhere")
-
-
-def _necessity_variants(predict, x, attr):
-    """What plausible slips compute, for the hint: name -> value."""
-    scores = predict(ref.removal_images(x, attr))
-    reverse = predict(ref.removal_images(x, -np.asarray(attr, dtype=np.float64)))
-    c = int(scores[0].argmax())
-    probabilities = ref.softmax(scores)
-    blank, per_image = scores[-1, c], scores[np.arange(len(scores)), scores.argmax(axis=1)]
-    return {
-        "softmax probabilities": np.mean(np.maximum(probabilities[:, c] - probabilities[-1, c], 0)),
-        "softmax probabilities without f_c(0)": np.mean(probabilities[:, c]),
-        "no f_c(0) term": np.mean(np.maximum(scores[:, c], 0)),
-        "no f_c(0) term and no clipping": np.mean(scores[:, c]),
-        "no clipping at 0": np.mean(scores[:, c] - blank),
-        "the least attributed pixels first": np.mean(np.maximum(reverse[:, c] - reverse[-1, c], 0)),
-        "a mean over i = 1..N": np.mean(np.maximum(scores[1:, c] - blank, 0)),
-        "a mean over i = 0..N-1": np.mean(np.maximum(scores[:-1, c] - blank, 0)),
-        "the class predicted on each masked image": np.mean(np.maximum(per_image - blank, 0)),
-    }
+    cases = expected("average_drop_linear_cases", 37, 7, 12, trusted=linear_weights(7))
+    for (X, attrs, reference), where in zip(cases, (
+            "a linear model (12 images)", "a linear model, one attribution ≤ 0 everywhere")):
+        _check_average_drop(hw, linear_model(7), X, attrs, reference, where)
 
 
 NECESSITY_HINTS = {
@@ -671,68 +570,37 @@ NECESSITY_HINTS = {
 }
 
 
-def _check_necessity(hw, model, expected, predict, x, attr, where):
+def _check_necessity(hw, model, x, attr, reference, where):
     what = f"necessity_ordering(model, x, pixel_attr) on {where}"
     got = as_float(hw.necessity_ordering(model, x, attr), what)
-    _require_value(got, expected, what, lambda: _necessity_variants(predict, x, attr),
-                   NECESSITY_HINTS,
+    _require_value(got, reference, what, NECESSITY_HINTS,
                    "N_o = 1/(N+1) · Σ_{i=0..N} max(f_c(R(i)) - f_c(0), 0): R(i) zeroes (in every "
                    "channel) the i pixels with the largest attribution, f_c is the pre-softmax "
                    "score of the class predicted for x, N = H·W.")
 
 
-def _necessity_case(rng, W, b, x):
-    """A pixel attribution correlated with the contributions, redrawn until every plausible
-    slip (clipping, f_c(0), order, class ...) changes the value."""
-    c = int(np.argmax(W @ x.ravel() + b))
-    contribution = ref.linear_pixel_contributions(W, x, c)
-    predict = ref.linear_predict(W, b)
-    for _ in range(1000):
-        attr = contribution + rng.normal(scale=contribution.std(), size=contribution.shape)
-        if _distinguishes(_necessity_variants(predict, x, attr),
-                          ref.linear_necessity_ordering(W, b, x, attr)):
-            break
-    return attr
+# The linear models of the Necessity Ordering check: (model seed, image size).
+NECESSITY_MODELS = ((8, 8), (9, 5), (10, 12))
 
 
 @check("2.4", points=1)
-def test_necessity_ordering_linear_model(hw):
+def test_necessity_ordering_linear_model(hw, expected):
     """necessity_ordering: pre-softmax f_c minus f_c(0), N + 1 removals, closed form (linear)"""
-    rng = np.random.default_rng(38)
-    for seed, size in ((8, 8), (9, 5), (10, 12)):
-        model, (W, b), predict, X, _ = _linear_case(rng, seed, 1, size=size)
-        attr = _necessity_case(rng, W, b, X[0])
-        _check_necessity(hw, model, ref.linear_necessity_ordering(W, b, X[0], attr), predict,
-                         X[0], attr, f"a linear model ({size}×{size} pixels)")
-
-
-def _cnn_metric_case(rng, seed, image):
-    """A float64 small CNN whose top logits are positive on the drawn images, and attributions
-    on which every plausible slip changes both metrics (Necessity Ordering on X[image])."""
-    for attempt in range(1000):
-        args = (seed + attempt, 3, 16, 5)
-        predict = ref.torch_predict(small_cnn(*args, double=True))
-        X = rng.uniform(size=(4, 3, 16, 16))
-        scores, c = _top_logits(predict, X)
-        if scores[np.arange(4), c].min() < 0.02:
-            continue
-        attrs = _with_some_zeros(rng, rng.normal(size=(4, 16, 16)))
-        if (_distinguishes(_average_drop_variants(predict, X, attrs),
-                           ref.reference_average_drop(predict, X, attrs), CNN_RARE_SLIPS) and
-                _distinguishes(_necessity_variants(predict, X[image], attrs[image]),
-                               ref.reference_necessity_ordering(predict, X[image], attrs[image]),
-                               CNN_RARE_SLIPS)):
-            break
-    return Build(CNN, (*args, 4, True)), predict, X, attrs
+    cases = expected("necessity_linear_cases", 38, NECESSITY_MODELS,
+                     trusted=[linear_weights(seed, size) for seed, size in NECESSITY_MODELS])
+    for (seed, size), (x, attr, reference) in zip(NECESSITY_MODELS, cases):
+        _check_necessity(hw, linear_model(seed, size), x, attr, reference,
+                         f"a linear model ({size}×{size} pixels)")
 
 
 @check("2.4", points=0.5)
-def test_metrics_on_cnn(hw):
+def test_metrics_on_cnn(hw, expected):
     """average_drop and necessity_ordering: agree with the reference on a CNN"""
-    model, predict, X, attrs = _cnn_metric_case(np.random.default_rng(39), 9, 0)
-    _check_average_drop(hw, model, ref.reference_average_drop(predict, X, attrs), predict, X,
-                        attrs, "a small CNN (float64)")
-    _check_necessity(hw, model, ref.reference_necessity_ordering(predict, X[0], attrs[0]),
-                     predict, X[0], attrs[0], "a small CNN (float64)")
+    args, X, attrs = expected("cnn_metric_case", 39, 9, 0)
+    average_drop, necessity = expected("cnn_metrics", args, X, attrs, 0,
+                                       trusted=small_cnn(*args, double=True))
+    model = Build(CNN, (*args, 4, True))
+    _check_average_drop(hw, model, X, attrs, average_drop, "a small CNN (float64)")
+    _check_necessity(hw, model, X[0], attrs[0], necessity, "a small CNN (float64)")
 
 
