@@ -6,13 +6,22 @@ imports them. A visible check that needs the grader's reference asks its ``expec
 ``expected`` that computes the spec's ``REFERENCES`` live and keeps each value under the
 fingerprint of its inputs; ``write_recordings`` (part of ``python -m autograder release``, so of
 ``make notebooks``) writes them to ``student/tmlkit/recordings/hwN.py``, which ships to students.
+
+The data a check draws from depends on the machine: MNIST where a copy is at hand (Colab downloads
+it; ``$TML_DATA_DIR`` for the kit), scikit-learn's 8x8 digits where not. ``record`` records each
+data source in a process of its own, so that no cached dataset or trained model crosses over; the
+fingerprints keep their values apart, and a student's self-check finds the ones for its data.
 """
 from __future__ import annotations
 
 import ast
 import importlib
 import inspect
+import os
 import pprint
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -88,8 +97,46 @@ def checks_needing_references(homework_id: str) -> list:
 
 def record(homework_id: str) -> dict:
     """{"environment": …, "values": {reference: {fingerprint: value}}, "on_submission":
-    {reference: reason}, "not_local": {check: reason}} from running every visible check that
-    needs a reference on the reference solution (which must pass them)."""
+    {reference: reason}, "not_local": {check: reason}} for each data source this machine has
+    (``DATA_SOURCES``), merged; each recorded in a process of its own."""
+    merged: dict = {"values": {}, "on_submission": {}, "not_local": {}}
+    for source, environment_changes in data_sources().items():
+        with tempfile.TemporaryDirectory(prefix=f"tml-record-{source}-") as scratch:
+            env = {**os.environ, **{k: v.format(scratch=scratch)
+                                    for k, v in environment_changes.items()}}
+            out = Path(scratch) / "recorded.txt"
+            run = subprocess.run([sys.executable, "-m", "autograder.publish", homework_id, str(out)],
+                                 env=env, cwd=Path(__file__).resolve().parents[1],
+                                 capture_output=True, text=True)
+            if run.returncode != 0:
+                raise RuntimeError(f"recording {homework_id} with {source} failed:\n{run.stderr}")
+            recorded = ast.literal_eval(out.read_text())
+        merged.setdefault("environment", recorded["environment"])
+        for reference, values in recorded["values"].items():
+            merged["values"].setdefault(reference, {}).update(values)
+        merged["on_submission"].update(recorded["on_submission"])
+        merged["not_local"].update(recorded["not_local"])
+    return merged
+
+
+def data_sources() -> dict[str, dict[str, str]]:
+    """{name: the environment changes that make a process see only that data}: MNIST where this
+    machine has a copy, and always the scikit-learn digits that a machine without one uses."""
+    from tmlkit import data
+    sources = {}
+    if data.mnist_available() or (data.cache_dir() / "torchvision" / "MNIST").exists():
+        sources["MNIST"] = {}
+    else:
+        print("warning: recording without MNIST (set TML_DATA_DIR to a folder holding "
+              "mnist.npz): a student who has MNIST, as in Colab, gets 'cannot judge here' on "
+              "the checks that draw from it", file=sys.stderr)
+    sources["digits"] = {data.DATA_ENV: "{scratch}", data.CACHE_ENV: "{scratch}"}
+    return sources
+
+
+def record_here(homework_id: str) -> dict:
+    """``record`` for the data this process sees: every visible check that needs a reference,
+    run on the reference solution (which must pass them)."""
     spec = importlib.import_module(f"autograder.homeworks.{homework_id}")
     recorder = Recorder(getattr(spec, "REFERENCES", {}))
     fixtures = {**solution_fixtures(homework_id), "expected": recorder}
@@ -133,3 +180,8 @@ def public_points(homework_id: str, part: str) -> float:
     infos = [check_info(function) for _, function in homeworks.checks_of(homework_id)]
     return sum(info.points for info in infos
                if info.visibility == "visible" and in_part(info.number, part))
+
+
+if __name__ == "__main__":     # record_here in a process of its own (see ``record``)
+    homework_id, out = sys.argv[1:]
+    Path(out).write_text(repr(record_here(homework_id)))

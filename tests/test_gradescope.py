@@ -206,7 +206,8 @@ LEADERBOARD = {
                                             "Accuracy {:.1%}"),
             "CIFAR-10 training time, s (CPU run)": ("asc", "test_cifar_accuracy_within_budget",
                                                     "in {:.1f} s")},
-    "hw5": {"adversarial_training: PGD-20 accuracy at eps = 0.1": (
+    # ε is 0.1 on MNIST, 0.2 on the digits a grader without MNIST trains on
+    "hw5": {f"adversarial_training: PGD-20 accuracy at eps = {0.1 if data.mnist_available() else 0.2:g}": (
         "desc", "test_adversarial_training_is_robust", "/ {:.1%} (the grader's PGD)")},
 }
 

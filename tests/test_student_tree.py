@@ -150,13 +150,19 @@ def test_every_visible_check_is_written_once_in_the_student_package():
 @pytest.mark.parametrize("homework_id", ["hw1", "hw2", "hw3", "hw4"])
 def test_recorded_values_are_current(homework_id):
     """What `make notebooks` records now is what the student package holds (hw5's recording
-    trains models for minutes; its checks' parity tests catch a stale one)."""
+    trains models for minutes; its checks' parity tests catch a stale one). Without MNIST here,
+    only the values recorded on the fallback digits can be compared."""
     import importlib
     committed = importlib.import_module(f"tmlkit.recordings.{homework_id}").RECORDED
     recorded = publish.record(homework_id)
-    for part in ("values", "on_submission", "not_local"):     # not the machine's versions
-        assert committed[part] == recorded[part], \
-            f"tmlkit/recordings/{homework_id}.py is stale: run `make notebooks`"
+    stale = f"tmlkit/recordings/{homework_id}.py is stale: run `make notebooks`"
+    for part in ("on_submission", "not_local"):     # not the machine's versions
+        assert committed[part] == recorded[part], stale
+    if "MNIST" in publish.data_sources():
+        assert committed["values"] == recorded["values"], stale
+    else:
+        for reference, values in recorded["values"].items():
+            assert values.items() <= committed["values"].get(reference, {}).items(), stale
 
 
 # A notebook session, as IPython's `In` history holds it: softmax reads a notebook variable.
