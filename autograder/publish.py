@@ -124,9 +124,10 @@ def data_sources() -> dict[str, dict[str, str]]:
     machine has a copy, and always the scikit-learn digits that a machine without one uses."""
     from tmlkit import data
     sources = {}
-    if data.mnist_available() or (data.cache_dir() / "torchvision" / "MNIST").exists():
+    try:
+        data.load_mnist_labels(download=False)
         sources["MNIST"] = {}
-    else:
+    except data.DataUnavailable:
         print("warning: recording without MNIST (set TML_DATA_DIR to a folder holding "
               "mnist.npz): a student who has MNIST, as in Colab, gets 'cannot judge here' on "
               "the checks that draw from it", file=sys.stderr)

@@ -11,10 +11,14 @@
    cell lists them.
 3. Each solution notebook executed top to bottom in quick mode, in a folder outside this
    repository, with no PYTHONPATH: ``autograder`` cannot be imported there. Every self-check
-   must pass. Each student notebook must fail only at the first call of an unimplemented
-   function (NotImplementedError), never earlier.
+   must pass (✓; a "·", cannot judge here, counts as a failure). Each student notebook must fail
+   only at the first call of an unimplemented function (NotImplementedError), never earlier.
+4. With ``--local``, the tree's ``requirements.txt`` installed into the same venv, as a student
+   working locally installs it, and the solutions of those homeworks run again.
 
-Prints the time of each step. Needs the network to PyPI for the first run (the venv is reused).
+Prints the time of each step, and what the self-check cells add to each notebook (their summed
+execution time, from nbclient's cell timings). Needs the network to PyPI for the first run (the
+venv is reused).
 """
 from __future__ import annotations
 
@@ -39,7 +43,7 @@ COLAB = ["torch==2.14.1", "torchvision==0.29.1", "numpy<2.3", "scipy", "scikit-l
          "xgboost-cpu", "pyyaml", "ipykernel", "nbclient"]
 
 RUN = r"""
-import json, os, sys, time
+import datetime, json, os, sys, time
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
@@ -55,9 +59,21 @@ except CellExecutionError as failure:
 printed = "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
                     for o in c.get("outputs", []) if o.get("output_type") == "stream")
 executed = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.get("execution_count")]
+
+def seconds(cell):
+    timing = cell.get("metadata", {}).get("execution", {})
+    began, ended = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
+    if not (began and ended):
+        return 0.0
+    parse = lambda t: datetime.datetime.fromisoformat(t.replace("Z", "+00:00"))
+    return (parse(ended) - parse(began)).total_seconds()
+
+lines = printed.splitlines()
 print(json.dumps({"seconds": time.monotonic() - began, "error": error,
-                  "failed_checks": [l for l in printed.splitlines() if l.startswith("✗")],
-                  "passed_checks": sum(l.startswith("✓") for l in printed.splitlines()),
+                  "failed_checks": [l for l in lines if l.startswith(("✗", "~", "·"))],
+                  "passed_checks": sum(l.startswith("✓") for l in lines),
+                  "selfcheck_seconds": sum(seconds(c) for c in nb.cells if c.cell_type == "code"
+                                           and "selfcheck(" in c.source),
                   "last_cell": executed[-1] if executed else None}))
 """
 
@@ -82,6 +98,9 @@ def main() -> int:
     parser.add_argument("--python", default=default_python())
     parser.add_argument("--venv", help="default: build/colab-like-X.Y for the Python's version")
     parser.add_argument("--homework", action="append")
+    parser.add_argument("--local", action="append", default=[], metavar="HOMEWORK",
+                        help="after the Colab runs, pip install -r the tree's requirements.txt "
+                             "and run this homework's solution again (repeatable)")
     args = parser.parse_args()
     version = subprocess.run([args.python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                              check=True, capture_output=True, text=True).stdout.strip()
@@ -108,33 +127,42 @@ def main() -> int:
         env["TML_DATA_DIR"] = os.environ["TML_DATA_DIR"]
     assert subprocess.run([str(python), "-c", "import autograder"], env=env, cwd=work,
                           capture_output=True).returncode != 0, "autograder must not be importable"
-    failures = 0
-    for homework_id in chosen:
-        homework = homeworks.get(homework_id)
-        for kind, notebook in (("solution", homework.solution),
-                               ("student", tree / "notebooks" / homework.notebook)):
-            folder = work / f"{homework_id}-{kind}"
-            folder.mkdir()
-            done = subprocess.run([str(python), "-c", RUN, str(notebook), str(folder)], env=env,
-                                  cwd=folder, capture_output=True, text=True)
-            try:
-                report = json.loads(done.stdout.strip().splitlines()[-1])
-            except (ValueError, IndexError):
-                print(f"{homework_id} {kind}: the runner failed\n{done.stderr[-2000:]}")
-                failures += 1
-                continue
-            if kind == "solution":
-                ok = report["error"] is None and not report["failed_checks"]
-            else:
-                ok = (report["error"] or {}).get("ename") == "NotImplementedError"
-            failures += not ok
-            print(f"{homework_id} {kind:8s} {'ok' if ok else 'FAILED':6s} {report['seconds']:6.0f} s  "
-                  f"self-checks ✓ {report['passed_checks']}, ✗ {len(report['failed_checks'])}; "
-                  f"stopped at {report['error'] or 'the end'} (cell {report['last_cell']})", flush=True)
-            for line in report["failed_checks"][:5]:
-                print(f"    {line}")
+    runs = [(h, kind, "Colab") for h in chosen for kind in ("solution", "student")]
+    failures = sum(not run_notebook(python, env, tree, work, *run) for run in runs)
+    if args.local:
+        step("pip install -r requirements.txt (a local install)",
+             [str(python), "-m", "pip", "install", "-q", "-r", str(tree / "requirements.txt")])
+        failures += sum(not run_notebook(python, env, tree, work, h, "solution", "local")
+                        for h in args.local)
     shutil.rmtree(work, ignore_errors=True)
     return 1 if failures else 0
+
+
+def run_notebook(python: Path, env: dict, tree: Path, work: Path, homework_id: str, kind: str,
+                 install: str) -> bool:
+    """Run one notebook top to bottom; print its line; whether it behaved as it must."""
+    homework = homeworks.get(homework_id)
+    notebook = homework.solution if kind == "solution" else tree / "notebooks" / homework.notebook
+    folder = work / f"{homework_id}-{kind}-{install}"
+    folder.mkdir()
+    done = subprocess.run([str(python), "-c", RUN, str(notebook), str(folder)], env=env,
+                          cwd=folder, capture_output=True, text=True)
+    try:
+        report = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        print(f"{homework_id} {kind}: the runner failed\n{done.stderr[-2000:]}")
+        return False
+    if kind == "solution":
+        ok = report["error"] is None and not report["failed_checks"]
+    else:
+        ok = (report["error"] or {}).get("ename") == "NotImplementedError"
+    print(f"{homework_id} {kind:8s} ({install}) {'ok' if ok else 'FAILED':6s} "
+          f"{report['seconds']:6.0f} s, self-check cells {report['selfcheck_seconds']:5.1f} s  "
+          f"✓ {report['passed_checks']}, not ✓ {len(report['failed_checks'])}; "
+          f"stopped at {report['error'] or 'the end'} (cell {report['last_cell']})", flush=True)
+    for line in report["failed_checks"][:5]:
+        print(f"    {line}")
+    return ok
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from conftest import (assert_every_selfcheck_ran, assert_loses_exactly, assert_s
                       needs_mnist, replace_function, run_quick)
 
 from autograder import homeworks
+from tmlkit import data
 from autograder.grade import grade
 
 HW1 = homeworks.get("hw1")
@@ -60,8 +61,11 @@ def attack(W, b, x, target):
                                       {"test_sgd_documented_defaults"}),
     "sgd shuffles with a fixed seed": ("sgd", SGD.replace("default_rng(seed)", "default_rng(0)"),
                                        {"test_sgd_documented_defaults"}),
+    # one epoch reaches the bar on MNIST's 5,000 images, not on the 1,257 fallback digits
     "train_torch defaults epochs to 1": ("train_torch", TRAIN_TORCH.replace("epochs=5", "epochs=1"),
-                                         {"test_torch_documented_defaults"}),
+                                         {"test_torch_documented_defaults"} |
+                                         (set() if data.mnist_available()
+                                          else {"test_torch_reaches_accuracy_bar"})),
     "invert off by 1e-4": ("invert", '''
 def invert(query, D):
     import numpy as np
