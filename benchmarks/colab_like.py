@@ -11,8 +11,9 @@
    cell lists them.
 3. Each solution notebook executed top to bottom in quick mode, in a folder outside this
    repository, with no PYTHONPATH: ``autograder`` cannot be imported there. Every self-check
-   must pass (✓; a "·", cannot judge here, counts as a failure). Each student notebook must fail
-   only at the first call of an unimplemented function (NotImplementedError), never earlier.
+   must pass (✓): only the checks that the grader alone judges (``docs/checks/``) may say "·".
+   Each student notebook must fail only at the first call of an unimplemented function
+   (NotImplementedError), never earlier.
 4. With ``--local``, the tree's ``requirements.txt`` installed into the same venv, as a student
    working locally installs it, and the solutions of those homeworks run again.
 
@@ -36,6 +37,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from autograder import course, homeworks  # noqa: E402
 from autograder.student_tree import write_student_tree  # noqa: E402
+from tmlkit.selfcheck import checked_on_submission  # noqa: E402
 
 # What Colab ships that the notebooks use (Colab's own versions differ; these are close).
 COLAB = ["torch==2.14.1", "torchvision==0.29.1", "numpy<2.3", "scipy", "scikit-learn",
@@ -70,7 +72,8 @@ def seconds(cell):
 
 lines = printed.splitlines()
 print(json.dumps({"seconds": time.monotonic() - began, "error": error,
-                  "failed_checks": [l for l in lines if l.startswith(("✗", "~", "·"))],
+                  "failed_checks": [l for l in lines if l.startswith(("✗", "~"))],
+                  "not_judged": [l for l in lines if l.startswith("·")],
                   "passed_checks": sum(l.startswith("✓") for l in lines),
                   "selfcheck_seconds": sum(seconds(c) for c in nb.cells if c.cell_type == "code"
                                            and "selfcheck(" in c.source),
@@ -152,15 +155,18 @@ def run_notebook(python: Path, env: dict, tree: Path, work: Path, homework_id: s
     except (ValueError, IndexError):
         print(f"{homework_id} {kind}: the runner failed\n{done.stderr[-2000:]}")
         return False
+    grader_only = len(checked_on_submission(homework_id))
     if kind == "solution":
-        ok = report["error"] is None and not report["failed_checks"]
+        ok = (report["error"] is None and not report["failed_checks"]
+              and len(report["not_judged"]) == grader_only)
     else:
         ok = (report["error"] or {}).get("ename") == "NotImplementedError"
     print(f"{homework_id} {kind:8s} ({install}) {'ok' if ok else 'FAILED':6s} "
           f"{report['seconds']:6.0f} s, self-check cells {report['selfcheck_seconds']:5.1f} s  "
-          f"✓ {report['passed_checks']}, not ✓ {len(report['failed_checks'])}; "
+          f"✓ {report['passed_checks']}, ✗ {len(report['failed_checks'])}, "
+          f"· {len(report['not_judged'])} (grader only: {grader_only}); "
           f"stopped at {report['error'] or 'the end'} (cell {report['last_cell']})", flush=True)
-    for line in report["failed_checks"][:5]:
+    for line in (report["failed_checks"] + report["not_judged"])[:5]:
         print(f"    {line}")
     return ok
 

@@ -343,11 +343,19 @@ def planted_problem(rng, d=None, n=None, k=None, noise=0.3):
     d = int(rng.integers(6, 11)) if d is None else d
     n = int(rng.integers(40, 81)) if n is None else n
     k = int(rng.integers(2, 5)) if k is None else k
-    X = rng.normal(size=(n, d)) @ (np.eye(d) + 0.1 * rng.normal(size=(d, d)) / np.sqrt(d))
+    X = _product(rng.normal(size=(n, d)), np.eye(d) + 0.1 * rng.normal(size=(d, d)) / np.sqrt(d))
     support = np.sort(rng.choice(d, k, replace=False))
     beta = np.zeros(d)
     beta[support] = rng.uniform(1, 3, k) * rng.choice([-1, 1], k)
-    return X, X @ beta + noise * rng.normal(size=n), rng.uniform(0.2, 1.0, n), support
+    return X, _product(X, beta) + noise * rng.normal(size=n), rng.uniform(0.2, 1.0, n), support
+
+
+def _product(A, B):
+    """A @ B as a fixed sequence of elementwise products and sums: bit for bit the same on every
+    machine (BLAS's order of summation varies with the CPU and the numpy build), so that the
+    recorded expected values of these inputs apply in the student's environment too."""
+    return sum((A[:, j, None] * B[j] for j in range(1, A.shape[1])),
+               start=A[:, 0, None] * B[0]).reshape(len(A), *np.shape(B)[1:])
 
 
 def decoy_problem(rng, d=6, n=100):
