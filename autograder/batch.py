@@ -23,6 +23,7 @@ On a cluster, sections whose checks need a GPU are graded apart, on GPU workers:
 """
 from __future__ import annotations
 
+import atexit
 import csv
 import io
 import json
@@ -40,14 +41,17 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import homeworks
+from autograder import homeworks, zygote
 from autograder.submission import IGNORED_FOLDERS, find_submission
 from tmlkit import isolation
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 TIME_LIMIT_MARGIN_S = 30.0    # the grader's watchdog writes results 20 s after its limit
 DEFAULT_TIMEOUT = 900.0
-_running: set[subprocess.Popen] = set()     # graders in flight, killed if the batch is interrupted
+_running: set = set()      # graders in flight (each has a .pid), killed if the batch is interrupted
+# What every grader imports besides the zygote's own: loaded once in a batch's zygote. The
+# sandboxed children inherit them too; a student's code could import them anyway.
+GRADER_PRELOAD = ("pytest", "nbformat")
 _running_lock = threading.Lock()
 
 
@@ -221,7 +225,7 @@ def discover(homework_id: str, submissions: str | Path) -> list[Student]:
     return students
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _kill_group(process) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -240,7 +244,8 @@ def threads_per_job(jobs: int) -> int:
 def grade_student(homework_id: str, student: Student, parts: list[str] | tuple[str, ...] | None,
                   timeout: float, threads: int | None = None,
                   environment: dict[str, str] | None = None) -> Outcome:
-    """Grade one student in a fresh ``python -m autograder grade`` process, capped at ``timeout``;
+    """Grade one student with ``python -m autograder grade`` in a grader process of its own (forked
+    from the batch's zygote, see ``_run``), capped at ``timeout``;
     ``threads`` caps its math libraries' threads unless the environment already does, and
     ``environment`` is added to it. The results come back in the Outcome: nothing is written
     beside the submission or in the output folder."""
@@ -261,31 +266,81 @@ def grade_student(homework_id: str, student: Student, parts: list[str] | tuple[s
         env.setdefault("MPLBACKEND", "Agg")
         for variable in _THREAD_VARIABLES if threads else ():
             env.setdefault(variable, str(threads))
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=env, cwd=PACKAGE_ROOT, start_new_session=True)
-        with _running_lock:
-            _running.add(process)
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            returncode, stdout, stderr = _run(homework_id, command, env, timeout, threads)
         except subprocess.TimeoutExpired:
-            _kill_group(process)
-            process.communicate()
             return Outcome(student, None, f"Grading stopped after the {timeout:g} s limit per "
                                           "student.", time.monotonic() - began)
-        finally:
-            _kill_group(process)      # sandbox children left behind, if any
-            with _running_lock:
-                _running.discard(process)
         log = stdout + ("\n--- stderr ---\n" + stderr if stderr else "")
         seconds = time.monotonic() - began
-        if process.returncode != 0 or not results_path.is_file():
+        if returncode != 0 or not results_path.is_file():
             tail = "\n".join(stderr.strip().splitlines()[-5:])
             return Outcome(student, None, f"The grader failed on this submission (exit code "
-                                          f"{process.returncode}). {tail}".strip(), seconds, log=log)
+                                          f"{returncode}). {tail}".strip(), seconds, log=log)
         try:
             return Outcome(student, json.loads(results_path.read_text()), "", seconds, log=log)
         except ValueError as error:
             return Outcome(student, None, f"Unreadable results.json: {error}", seconds, log=log)
+
+
+def _run(homework_id: str, command: list[str], env: dict, timeout: float,
+         threads: int | None) -> tuple[int, str, str]:
+    """Run ``python -m autograder grade …`` (``command``): forked from this process's zygote for
+    the homework where zygotes are on, else as a process of its own. (exit status, stdout,
+    stderr); ``subprocess.TimeoutExpired`` at ``timeout`` seconds, its processes killed."""
+    batch = _batch_zygote(homework_id, threads)
+    if batch is not None:
+        runs = []
+
+        def started(run):
+            runs.append(run)
+            with _running_lock:
+                _running.add(run)
+        try:
+            return zygote.run_grader(batch, ["autograder", *command[3:]], env, str(PACKAGE_ROOT),
+                                     timeout, started)
+        except zygote.ZygoteError:
+            if runs:            # it started, then its zygote went away: nothing to redo here
+                raise
+        finally:
+            with _running_lock:
+                _running.difference_update(runs)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=env, cwd=PACKAGE_ROOT, start_new_session=True)
+    with _running_lock:
+        _running.add(process)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+        return process.returncode, stdout, stderr
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        process.communicate()
+        raise
+    finally:
+        _kill_group(process)      # sandbox children left behind, if any
+        with _running_lock:
+            _running.discard(process)
+
+
+_zygotes: dict[tuple, zygote.Zygote] = {}
+_zygotes_lock = threading.Lock()
+
+
+def _batch_zygote(homework_id: str, threads: int | None) -> zygote.Zygote | None:
+    """The zygote this process forks ``homework_id``'s graders from, started on first use and
+    kept for the batch (a Dask worker keeps its own): no student's run pays for starting Python
+    and importing torch. None where zygotes are off (``TML_ZYGOTE=0``)."""
+    if not zygote.enabled():
+        return None
+    key = (homework_id, threads)
+    with _zygotes_lock:
+        found = _zygotes.get(key)
+        if found is None or not found.alive():
+            caps = {v: str(threads) for v in _THREAD_VARIABLES if threads and v not in os.environ}
+            found = _zygotes[key] = zygote.start_batch(
+                (*homeworks.get(homework_id).preload, *GRADER_PRELOAD), caps)
+            atexit.register(found.close)
+        return found
 
 
 def feedback_markdown(homework_id: str, outcome: Outcome) -> str:

@@ -12,11 +12,16 @@ then started as a fresh ``python -I``.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import selectors
+import signal
 import socket
 import subprocess
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import tmlkit
@@ -50,13 +55,14 @@ def scrubbed_environment() -> dict:
     return env
 
 
-def _start(mode: str, preload: tuple[str, ...] = ()) -> tuple[subprocess.Popen, socket.socket]:
+def _start(mode: str, preload: tuple[str, ...] = (), env: dict | None = None) \
+        -> tuple[subprocess.Popen, socket.socket]:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     process = subprocess.Popen(
         [sys.executable, "-I", "-c", BOOTSTRAP, str(STUDENT_PATH), mode, str(theirs.fileno()),
          *preload],
         pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd="/",
-        env=scrubbed_environment())
+        env={**scrubbed_environment(), **(env or {})})
     theirs.close()
     return process, ours
 
@@ -84,6 +90,12 @@ class Zygote:
         """A child forked from the zygote, serving ``sock``, with the sandbox applied."""
         reply = self._ask({"op": "spawn", "env": env, "cwd": cwd, "config": config,
                            "namespaces": namespaces}, [sock.fileno()])
+        return ForkedChild(self, int(reply["pid"]))
+
+    def launch(self, stdout: int, stderr: int, launcher: int) -> ForkedChild:
+        """A process that runs one grader (as ``launch`` mode does) writing to ``stdout`` and
+        ``stderr``, the grader taking its command on the socket ``launcher``."""
+        reply = self._ask({"op": "launch"}, [stdout, stderr, launcher])
         return ForkedChild(self, int(reply["pid"]))
 
     def wait(self, pid: int, timeout: float | None) -> int | None:
@@ -146,6 +158,78 @@ def connect() -> Zygote | None:
             _shared = Zygote(*reversed(_start("serve")))
             atexit.register(_shared.close)
         return _shared
+
+
+def start_batch(preload: tuple[str, ...] = (), env: dict | None = None) -> Zygote:
+    """A zygote kept for a batch of grading runs (``run_grader``), which also imports
+    ``preload``; ``env`` is added to its scrubbed environment (the threads of its math
+    libraries, fixed when torch loads)."""
+    process, sock = _start("serve", preload, env)
+    return Zygote(sock, process)
+
+
+def run_grader(zygote: Zygote, argv: list[str], env: dict, cwd: str, timeout: float,
+               started: Callable[[ForkedChild], None] = lambda run: None,
+               entry: str = "autograder.cli:main") -> tuple[int, str, str]:
+    """``entry(argv[1:])`` in a grader forked from ``zygote``, as ``python -m autograder`` would
+    run it with ``env`` and ``cwd``: (exit status, stdout, stderr). ``started`` is told the run's
+    process, whose group (the grader's included) ends the run when killed. At ``timeout``
+    seconds that group is killed and ``subprocess.TimeoutExpired`` raised."""
+    deadline = time.monotonic() + timeout
+    (out_r, out_w), (err_r, err_w) = os.pipe(), os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        run = zygote.launch(out_w, err_w, theirs.fileno())
+    except ZygoteError:
+        for fd in (out_r, err_r):
+            os.close(fd)
+        raise
+    finally:
+        for fd in (out_w, err_w):
+            os.close(fd)
+        theirs.close()
+    try:
+        started(run)
+        with ours:
+            zygote_process.receive(ours)                    # the grader is ready
+            zygote_process.send(ours, {"argv": argv, "env": env, "cwd": cwd, "entry": entry,
+                                       "path": [str(Path(__file__).resolve().parents[1]),
+                                                *filter(None, sys.path)]})
+        stdout, stderr = _read_all(out_r, err_r, deadline)
+        while (status := run.wait(0.0)) is None:          # the zygote answers other threads too
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(argv, timeout)
+            time.sleep(0.01)
+        return status, stdout, stderr
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(run.pid, signal.SIGKILL)
+        if zygote.alive():
+            run.wait(None)
+        raise
+    finally:
+        for fd in (out_r, err_r):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _read_all(out_fd: int, err_fd: int, deadline: float) -> tuple[str, str]:
+    """Both streams to their end, or ``subprocess.TimeoutExpired`` at ``deadline``."""
+    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
+    with selectors.DefaultSelector() as selector:
+        for fd in chunks:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired("grader", 0)
+            for key, _ in selector.select(min(left, 1.0)):
+                data = os.read(key.fd, 1 << 16)
+                if data:
+                    chunks[key.fd].append(data)
+                else:
+                    selector.unregister(key.fd)
+    return tuple(b"".join(chunks[fd]).decode(errors="replace") for fd in (out_fd, err_fd))
 
 
 def launch(argv: list[str], entry: str, preload: tuple[str, ...] = ()) -> int | None:

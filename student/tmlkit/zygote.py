@@ -15,6 +15,10 @@ Started by ``autograder.zygote`` as ``python -I -c BOOTSTRAP STUDENT_PATH MODE F
   command from the launcher there, then serves the grader's requests, and exits with the
   grader's exit status.
 
+A ``serve`` zygote also answers ``launch`` requests (passed the run's stdout, stderr and launcher
+socket): it forks a process that does what ``launch`` mode does. ``grade-all`` keeps one such
+zygote for a whole batch, so that no student's run pays for starting Python and importing torch.
+
 Requests (JSON, one SOCK_SEQPACKET message each): ``spawn`` (with the child's socket passed as a
 file descriptor) answers the child's pid; ``wait`` answers its exit status, as
 ``subprocess.Popen.returncode`` has it, or None if it still runs after ``timeout`` seconds.
@@ -82,18 +86,42 @@ def main() -> None:
     _preload(sys.argv[3:])
     channel = socket.socket(fileno=fd)
     if mode == "launch":
-        serving, grader_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        grader = os.fork()
-        if grader == 0:
-            serving.close()
-            _become_grader(channel, grader_end)     # never returns
-        channel.close()
-        grader_end.close()
-        children = _serve(serving)
-        _, status = os.waitpid(grader, 0)
-        _end(children)
-        sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+        sys.exit(_launch(channel))
     _end(_serve(channel))
+
+
+def _launch(launcher: socket.socket) -> int:
+    """Fork the grader, which receives its command on ``launcher``; serve its children until it
+    ends; its exit status."""
+    serving, grader_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    grader = os.fork()
+    if grader == 0:
+        serving.close()
+        _become_grader(launcher, grader_end)     # never returns
+    launcher.close()
+    grader_end.close()
+    children = _serve(serving)
+    _, status = os.waitpid(grader, 0)
+    _end(children)
+    return os.waitstatus_to_exitcode(status) & 0xFF
+
+
+def _become_launched(fds: list[int], server: socket.socket) -> None:
+    """A grading run of a batch (the ``launch`` request): its own session, whose group a time
+    limit kills whole, the run's stdout and stderr, then what ``launch`` mode does."""
+    me, code = os.getpid(), 1
+    try:
+        os.setsid()
+        server.close()
+        name_process("tml-zygote")
+        out, err, launcher = fds
+        for fd, stream in ((out, 1), (err, 2)):
+            os.dup2(fd, stream)
+            os.close(fd)
+        code = _launch(socket.socket(fileno=launcher))
+    finally:
+        if os.getpid() == me:   # the grader, forked in _launch, leaves by its own SystemExit
+            os._exit(code)
 
 
 def _become_grader(launcher: socket.socket, connection: socket.socket) -> None:
@@ -140,6 +168,14 @@ def _serve(sock: socket.socket) -> dict[int, int | None]:
             if pid == 0:
                 _become_child(request, fds[0], sock)     # never returns
             os.close(fds[0])
+            children[pid] = None
+            send(sock, {"pid": pid})
+        elif request.get("op") == "launch" and len(fds) == 3:
+            pid = os.fork()
+            if pid == 0:
+                _become_launched(fds, sock)     # never returns
+            for fd in fds:
+                os.close(fd)
             children[pid] = None
             send(sock, {"pid": pid})
         elif request.get("op") == "wait":
