@@ -196,7 +196,7 @@ def run_grader(zygote: Zygote, argv: list[str], env: dict, cwd: str, timeout: fl
                                        "path": [str(Path(__file__).resolve().parents[1]),
                                                 *filter(None, sys.path)]})
         stdout, stderr = _read_all(out_r, err_r, deadline)
-        while (status := run.wait(0.0)) is None:          # the zygote answers other threads too
+        while (status := run.poll()) is None:     # never a blocking wait: the zygote is shared
             if time.monotonic() > deadline:
                 raise subprocess.TimeoutExpired(argv, timeout)
             time.sleep(0.01)

@@ -148,18 +148,27 @@ def test_parallel_workers_share_the_cores(tmp_path, monkeypatch):
         seen.append({k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
         raise OSError("not started in this test")
 
+    def start_batch(preload, env):      # the batch's zygote: torch reads the caps as it loads
+        seen.append({k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+        raise OSError("not started in this test")
+
     monkeypatch.setattr(batch.subprocess, "Popen", record)
+    monkeypatch.setattr(batch.zygote, "start_batch", start_batch)
     monkeypatch.setattr(batch.os, "cpu_count", lambda: 8)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         monkeypatch.delenv(variable, raising=False)
-    for jobs, expected in ((1, None), (2, "4"), (3, "2"), (16, "1")):
-        outcomes = grade_all("hw1", subs, tmp_path / f"out{jobs}", jobs=jobs, force=True,
-                             progress=False)
-        assert "not started in this test" in outcomes[0].error
-        assert seen.pop() == {"OMP_NUM_THREADS": expected, "MKL_NUM_THREADS": expected}
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")      # an instructor's own setting wins
-    grade_all("hw1", subs, tmp_path / "out", jobs=2, force=True, progress=False)
-    assert seen.pop()["OMP_NUM_THREADS"] == "3"
+    for zygote in ("1", "0"):                       # forked from the batch's zygote, or not
+        monkeypatch.setenv("TML_ZYGOTE", zygote)
+        for jobs, expected in ((1, None), (2, "4"), (3, "2"), (16, "1")):
+            outcomes = grade_all("hw1", subs, tmp_path / f"out{jobs}", jobs=jobs, force=True,
+                                 progress=False)
+            assert "not started in this test" in outcomes[0].error
+            assert seen.pop() == {"OMP_NUM_THREADS": expected, "MKL_NUM_THREADS": expected}
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")      # an instructor's own setting wins
+        grade_all("hw1", subs, tmp_path / "out", jobs=2, force=True, progress=False)
+        # the zygote is given no cap of its own: it keeps the instructor's from its environment
+        assert seen.pop()["OMP_NUM_THREADS"] == ("3" if zygote == "0" else None)
+        monkeypatch.delenv("OMP_NUM_THREADS")
 
 
 def test_plan_grades_gpu_sections_apart_only_on_a_cluster():
