@@ -23,7 +23,6 @@ On a cluster, sections whose checks need a GPU are graded apart, on GPU workers:
 """
 from __future__ import annotations
 
-import atexit
 import csv
 import io
 import json
@@ -328,8 +327,9 @@ _zygotes_lock = threading.Lock()
 
 def _batch_zygote(homework_id: str, threads: int | None) -> zygote.Zygote | None:
     """The zygote this process forks ``homework_id``'s graders from, started on first use and
-    kept for the batch (a Dask worker keeps its own): no student's run pays for starting Python
-    and importing torch. None where zygotes are off (``TML_ZYGOTE=0``)."""
+    kept for the batch (``close_zygotes`` ends it; a Dask worker keeps its own for its life, and
+    the zygote ends when the worker does): no student's run pays for starting Python and
+    importing torch. None where zygotes are off (``TML_ZYGOTE=0``)."""
     if not zygote.enabled():
         return None
     key = (homework_id, threads)
@@ -339,8 +339,15 @@ def _batch_zygote(homework_id: str, threads: int | None) -> zygote.Zygote | None
             caps = {v: str(threads) for v in _THREAD_VARIABLES if threads and v not in os.environ}
             found = _zygotes[key] = zygote.start_batch(
                 (*homeworks.get(homework_id).preload, *GRADER_PRELOAD), caps)
-            atexit.register(found.close)
         return found
+
+
+def close_zygotes() -> None:
+    """End this process's batch zygotes (and reap them, so that their CPU time is counted)."""
+    with _zygotes_lock:
+        for found in _zygotes.values():
+            found.close()
+        _zygotes.clear()
 
 
 def feedback_markdown(homework_id: str, outcome: Outcome) -> str:
@@ -481,6 +488,8 @@ def local_pool(homework_id: str, jobs: int, timeout: float) -> Engine:
                     for process in list(_running):
                         _kill_group(process)
                 raise
+            finally:
+                close_zygotes()         # a batch's zygote lives as long as the batch
     return run
 
 
