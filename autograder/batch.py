@@ -336,9 +336,10 @@ def _batch_zygote(homework_id: str, threads: int | None) -> zygote.Zygote | None
     with _zygotes_lock:
         found = _zygotes.get(key)
         if found is None or not found.alive():
+            homework = homeworks.get(homework_id)
             caps = {v: str(threads) for v in _THREAD_VARIABLES if threads and v not in os.environ}
             found = _zygotes[key] = zygote.start_batch(
-                (*homeworks.get(homework_id).preload, *GRADER_PRELOAD), caps)
+                (*homework.preload, *GRADER_PRELOAD, *homework.warm), caps)
         return found
 
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import pytest
 from conftest import REPO
 
 from autograder import homeworks
@@ -149,6 +150,7 @@ def test_parallel_workers_share_the_cores(tmp_path, monkeypatch):
         raise OSError("not started in this test")
 
     def start_batch(preload, env):      # the batch's zygote: torch reads the caps as it loads
+        assert set(HW1.warm) <= set(preload)
         seen.append({k: env.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")})
         raise OSError("not started in this test")
 
@@ -169,6 +171,25 @@ def test_parallel_workers_share_the_cores(tmp_path, monkeypatch):
         # the zygote is given no cap of its own: it keeps the instructor's from its environment
         assert seen.pop()["OMP_NUM_THREADS"] == ("3" if zygote == "0" else None)
         monkeypatch.delenv("OMP_NUM_THREADS")
+
+
+def test_the_batch_zygote_computes_warm_calls_once_for_every_grader(tmp_path):
+    """hw1's attack model is trained in the batch's zygote, before any student: a grader forked
+    from it finds it cached. The zygote trains it on one thread, so that torch's parallel ops
+    still run in what it forks (with 2 threads asked for, not 1)."""
+    from autograder import zygote
+    if not zygote.enabled():
+        pytest.skip("zygotes are turned off (TML_ZYGOTE=0)")
+    assert HW1.warm == ("tmlkit.public.hw1:attack_model",)
+    batch = zygote.start_batch((*HW1.preload, *HW1.warm),
+                               {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2"})
+    try:
+        status, stdout, stderr = zygote.run_grader(batch, ["probe"], {}, str(REPO), timeout=60,
+                                                   entry="tests.warm_probe:main")
+    finally:
+        batch.close()
+    assert status == 0, stderr
+    assert json.loads(stdout) == {"attack_models": 1, "threads": 2, "total": 600.0 ** 3}
 
 
 def test_plan_grades_gpu_sections_apart_only_on_a_cluster():

@@ -16,6 +16,9 @@ class Homework:
     # Modules that grader and student process both import, loaded once in the zygote (beyond
     # numpy and torch): torch's optimizers import torch._dynamo, about 70 MB, when the first is made.
     preload: tuple[str, ...] = ()
+    # What a batch's zygote computes once for all the graders it forks ("module:function" of the
+    # student package, cached): public work only, since every sandboxed child inherits it too.
+    warm: tuple[str, ...] = ()
 
     @property
     def requirements(self) -> tuple[str, ...]:
@@ -40,7 +43,8 @@ class Homework:
 HOMEWORKS = {hw.id: hw for hw in [
     Homework("hw1", "hw1_linear_models.ipynb", "Linear models: softmax regression, attribution, "
                                                "model stealing, adversarial examples, CIFAR-10",
-             datasets=("mnist", "cifar10"), preload=("torch._dynamo",)),
+             datasets=("mnist", "cifar10"), preload=("torch._dynamo",),
+             warm=("tmlkit.public.hw1:attack_model",)),
     Homework("hw2", "hw2_explanations.ipynb", "Explanations: LIME, Shapley values and SHAP, saliency, "
                                               "integrated gradients and influence with trulens"),
     Homework("hw3", "hw3_bayes_backprop.ipynb", "Bayesian inference and neural networks from scratch",

@@ -8,7 +8,8 @@ the student package on its path, and it never reads a seed, a spec or a grader's
 child forked from it cannot inherit what it never held. The grader receives its arguments and
 environment from the launcher only after its own fork, on a socket that no child holds.
 
-Started by ``autograder.zygote`` as ``python -I -c BOOTSTRAP STUDENT_PATH MODE FD [MODULE ...]``:
+Started by ``autograder.zygote`` as ``python -I -c BOOTSTRAP STUDENT_PATH MODE FD [MODULE ...]``
+(a MODULE written "module:function" is a call made once after the imports, see ``_warm``):
 
 - ``serve``: FD is the grader's control socket; each request forks a child.
 - ``launch``: FD is the launcher's socket; the zygote forks the grader, which receives its
@@ -73,11 +74,32 @@ def receive(sock: socket.socket) -> tuple[dict | None, list[int]]:
 
 def _preload(extra: list[str]) -> None:
     for module in (*PRELOAD, *extra):
-        with contextlib.suppress(ImportError):
-            importlib.import_module(module)
+        if ":" not in module:
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+    _warm([name for name in extra if ":" in name])
     # The garbage collector of a forked process would otherwise write to every object it
     # scans, and so copy the pages that hold them.
     gc.freeze()
+
+
+def _warm(calls: list[str]) -> None:
+    """Call each "module:function" once (a cached computation, e.g. a model the grader trains
+    itself): every process forked afterwards finds its result. On one thread, since a process
+    forked after a parallel region of torch's OpenMP hangs in its next one. A call that fails is
+    left to the grader, which then computes (and reports) it itself."""
+    if not calls:
+        return
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for call in calls:
+            module, function = call.split(":")
+            with contextlib.suppress(Exception):
+                getattr(importlib.import_module(module), function)()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def main() -> None:
