@@ -390,6 +390,16 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
         assert public and all(HINTS[mutant] in output for output in public), public
 
 
+def test_ignoring_tau_loses_the_hidden_point_at_a_seed_that_once_drew_tau_0(tmp_path,
+                                                                           monkeypatch):
+    """At τ = 0 ignoring τ is right; the hidden check drew τ from 0..3, and seed 0 gave 0."""
+    monkeypatch.setenv("TML_GRADER_SEED", "0")
+    function, source, _, _ = MUTANTS["early stop that ignores tau"]
+    submission = replace_function(HW5.solution, function, source, tmp_path / "mutant.ipynb")
+    result = grade("hw5", submission, parts=["1.3"])
+    assert {t.id for t in result.tests if t.status == "failed"} == EARLY_STOP
+
+
 # Correct adversarial training written differently from the solution: PGD inline on δ with a
 # mean loss and the update's input not detached; FAT that draws its random start with
 # torch.rand, checks under no_grad and steps only the running examples. Both must keep every 1.4 point.
