@@ -46,6 +46,21 @@ def _read(folder: Path, name: str) -> str | None:
         return None
 
 
+def _events(folder: Path, v2: bool) -> dict[str, str]:
+    text = _read(folder, "memory.events" if v2 else "memory.oom_control") or ""
+    return dict(line.split() for line in text.splitlines() if len(line.split()) == 2)
+
+
+def oom_kills() -> int | None:
+    """How many processes the kernel has killed for memory in this process's memory cgroup, or
+    None where that cannot be read. Docker, and so Gradescope, enforces its memory limit with such
+    a cgroup, and a child killed there cannot be told from one that exited by its status alone:
+    under ``unshare`` it is exit code 1."""
+    where = cgroup_dir()
+    kills = _events(*where).get("oom_kill") if where is not None else None
+    return int(kills) if kills is not None else None
+
+
 class Watch:
     """Samples the working set of this process's memory cgroup every ``interval`` seconds."""
 
@@ -88,8 +103,7 @@ class Watch:
         if limit == "max" or int(limit) >= _NO_LIMIT:
             return None
         peak = _read(folder, "memory.peak" if v2 else "memory.max_usage_in_bytes")
-        events = _read(folder, "memory.events" if v2 else "memory.oom_control") or ""
-        kills = dict(line.split() for line in events.splitlines() if len(line.split()) == 2)
+        kills = _events(folder, v2)
         return {"limit_mib": round(int(limit) / MIB),
                 "peak_mib": round(int(peak) / MIB) if peak else None,
                 "working_set_peak_mib": round(self.peak_working_set / MIB),

@@ -24,9 +24,9 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from autograder import zygote
+from autograder.memory import oom_kills
 from tmlkit import wire
 from tmlkit.errors import (MissingFunction, StudentException, SubmissionCrashed,  # noqa: F401
                            SubmissionError, SubmissionTimeout)
@@ -120,33 +120,6 @@ class Budget:
             return (f"it waited more than {self.wall_s:g} s (the wall-clock limit, for code that "
                     "sleeps or blocks)")
         return None
-
-
-def oom_kills() -> int | None:
-    """How many processes the kernel has killed for memory in this process's memory cgroup (v2
-    ``memory.events``, v1 ``memory.oom_control``), or None where that cannot be read. Docker, and
-    so Gradescope, enforces its memory limit with such a cgroup, and a child killed there cannot
-    be told from one that exited by its status alone: under ``unshare`` it is exit code 1."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controllers == "":
-            counters = Path("/sys/fs/cgroup", path.lstrip("/"), "memory.events")
-        elif "memory" in controllers.split(","):
-            counters = Path("/sys/fs/cgroup/memory", path.lstrip("/"), "memory.oom_control")
-        else:
-            continue
-        try:
-            for entry in counters.read_text().splitlines():
-                key, _, value = entry.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            continue
-    return None
 
 
 @dataclass
