@@ -328,8 +328,8 @@ _zygotes_lock = threading.Lock()
 def _batch_zygote(homework_id: str, threads: int | None) -> zygote.Zygote | None:
     """The zygote this process forks ``homework_id``'s graders from, started on first use and
     kept for the batch (``close_zygotes`` ends it; a Dask worker keeps its own for its life, and
-    the zygote ends when the worker does): no student's run pays for starting Python and
-    importing torch. None where zygotes are off (``TML_ZYGOTE=0``)."""
+    the zygote ends when the worker does): no student's run pays for starting Python, importing
+    torch or the homework's ``warm`` calls. None where zygotes are off (``TML_ZYGOTE=0``)."""
     if not zygote.enabled():
         return None
     key = (homework_id, threads)
