@@ -100,6 +100,17 @@ def test_plausible_mistakes_lose_exactly_their_points(mutant, solution_result, t
     assert_selfcheck_agrees("hw3", submission, result)
 
 
+def test_a_product_rule_missing_a_term_loses_the_hidden_point_at_a_seed_it_once_kept(
+        solution_result, tmp_path, monkeypatch):
+    """Seed 16 drew 8 hidden expressions none of whose products had two factors that depend on
+    the input differentiated, so dropping a term of the product rule kept the point (at about
+    1 seed in 40); the check now draws until it has such a product."""
+    monkeypatch.setenv("TML_GRADER_SEED", "16")
+    function, source, _, should_fail = MUTANTS["Dual product rule missing a term"]
+    result = grade("hw3", _mutate(function, source, tmp_path / "mutant.ipynb"), parts=["2.2"])
+    assert_loses_exactly(result, solution_result, should_fail)
+
+
 # Documented defaults (issue 22): the training checks pass epochs and seed, so only the checks
 # below see a wrong default. One submission holds all three mistakes, because each grading of
 # part 3 also trains on all of MNIST (~15 s CPU); each failure must name what it caught.
