@@ -392,6 +392,7 @@ def test_solution_fits_gradescopes_default_container(homework_id, tmp_path):
     finally:
         group.remove()
     memory = results["extra_data"]["memory"]
+    print(f"{homework_id}: {results['score']:g} points, memory {memory}")    # shown with -s
     assert results["score"] == sum(t["max_score"] for t in results["tests"]), results["output"]
     assert memory["limit_mib"] == 768 and memory["oom_kills"] == 0, memory
     assert memory["working_set_peak_mib"] <= 640, memory
