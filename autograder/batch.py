@@ -515,9 +515,10 @@ def grade_all(homework_id: str, submissions: str | Path, out: str | Path, jobs: 
     a local pool of ``jobs``; sections needing a GPU then go to GPU workers only. ``merge_with``:
     a grade-all output folder or a Gradescope export whose results are kept for the sections this
     run does not grade (e.g. Gradescope's parts 1-2 under part 3 graded on GPU workers).
-    ``require_isolation``: refuse to start where this machine cannot confine the students' code."""
+    ``require_isolation``: refuse to start where the machine that grades (here, or every Dask
+    worker) cannot confine the students' code."""
     homework = homeworks.get(homework_id)
-    if require_isolation and not isolation.landlock_abi():
+    if require_isolation and scheduler is None and not isolation.landlock_abi():
         raise IsolationUnavailable("--require-isolation: this kernel cannot confine the students' "
                                    "code (Landlock, Linux 5.13 or later, is not available here)")
     out = Path(out)
@@ -534,7 +535,8 @@ def grade_all(homework_id: str, submissions: str | Path, out: str | Path, jobs: 
         engine = local_pool(homework.id, jobs, timeout)
     else:
         from autograder.distributed import cluster_engine
-        engine = cluster_engine(scheduler, homework.id, timeout, needs_gpu=any(p.gpu for p in pieces))
+        engine = cluster_engine(scheduler, homework.id, timeout, needs_gpu=any(p.gpu for p in pieces),
+                                require_isolation=require_isolation)
 
     def piece_path(student: Student, piece: Piece) -> Path:
         return out / "students" / student.id / "pieces" / f"{piece.name}.json"

@@ -27,7 +27,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from autograder.batch import Engine, Outcome, Piece, Student, grade_student, threads_per_job
+from autograder.batch import (Engine, IsolationUnavailable, Outcome, Piece, Student, grade_student,
+                              threads_per_job)
 from autograder.submission import IGNORED_FOLDERS
 
 GPU = "GPU"                    # the worker resource: dask worker ... --resources GPU=1
@@ -113,11 +114,30 @@ def _check_workers(client, address: str, needs_gpu: bool) -> None:
                            "that section out with --parts.")
 
 
-def cluster_engine(address: str, homework_id: str, timeout: float, needs_gpu: bool) -> Engine:
+def _check_isolation(client, address: str) -> None:
+    """``--require-isolation`` on a cluster: every worker's kernel can confine the students' code
+    (probed now; a worker that joins later is not)."""
+    from tmlkit import isolation
+    abis = client.run(isolation.landlock_abi)
+    names = {a: w.get("name", a) for a, w in client.scheduler_info(n_workers=-1)["workers"].items()}
+    lacking = sorted(f"{names.get(a, a)} ({a})" for a, abi in abis.items() if not abi)
+    if lacking:
+        client.close()
+        raise IsolationUnavailable(
+            f"--require-isolation: {len(lacking)} of {len(abis)} Dask workers at {address} cannot "
+            f"confine the students' code (Landlock, Linux 5.13 or later, is not available there): "
+            f"{', '.join(lacking)}")
+
+
+def cluster_engine(address: str, homework_id: str, timeout: float, needs_gpu: bool,
+                   require_isolation: bool = False) -> Engine:
     """The engine that grades on the Dask cluster whose scheduler is at ``address``; connecting
-    and checking its workers happen now, before any grading."""
+    and checking its workers (and, with ``require_isolation``, their kernels) happen now, before
+    any grading."""
     client = _connect(address)
     _check_workers(client, address, needs_gpu)
+    if require_isolation:
+        _check_isolation(client, address)
     environment = {name: os.environ[name] for name in GRADING_ENVIRONMENT if name in os.environ}
 
     def run(todo: list[tuple[Student, Piece]],

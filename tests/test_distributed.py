@@ -24,8 +24,9 @@ import pytest
 from conftest import REPO
 
 from autograder import homeworks
-from autograder.batch import grade_all
+from autograder.batch import IsolationUnavailable, grade_all
 from autograder.distributed import ClusterError
+from tmlkit import isolation
 
 HW1 = homeworks.get("hw1")
 PARTS = ["2.1"]                      # three quick checks, one of them hidden (seeded below)
@@ -220,6 +221,23 @@ def test_gpu_section_only_on_gpu_workers(cluster, tmp_path):
     assert "CPU run" in cifar["output"]             # the fake GPU worker had no GPU: said plainly
     rows = (out / "grades.csv").read_text().splitlines()
     assert len(rows) == 3                           # a header and one row per student
+
+
+def test_require_isolation_probes_every_worker(cluster, tmp_path):
+    """--require-isolation on a cluster asks each worker's kernel, not the client's."""
+    subs = make_class(tmp_path / "subs", 1)
+    cluster.add_worker("confined")
+    cluster.add_worker("unconfined", "--preload", str(REPO / "tests" / "no_landlock.py"))
+    addresses = cluster.wait_for(["confined", "unconfined"])
+    out = tmp_path / "out"
+    with pytest.raises(IsolationUnavailable) as refused:               # before any grading
+        grade_all("hw1", subs, out, parts=["2.1"], progress=False, scheduler=cluster.address,
+                  require_isolation=True)
+    assert f"unconfined ({addresses['unconfined']})" in str(refused.value)
+    if isolation.landlock_abi():               # where the real kernel confines, only the other
+        assert "1 of 2 Dask workers" in str(refused.value)
+        assert addresses["confined"] not in str(refused.value)
+    assert not (out / "students").exists()
 
 
 def test_merge_with_gradescope_export(tmp_path):
