@@ -13,6 +13,11 @@ from tmlkit.notebook import find_function
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Hidden checks draw new cases on every grading run (tmlkit.spec.hidden_rng). The suite fixes the
+# draw so that each mutant test gives the same verdict on every run; try other draws with
+# TML_GRADER_SEED=N make test.
+os.environ.setdefault("TML_GRADER_SEED", "0")
+
 needs_mnist = pytest.mark.skipif(
     not data.mnist_available(), reason=f"no offline MNIST copy: set ${data.DATA_ENV} to a folder "
                                        "holding mnist.npz (CI uses ../shared/data)")
