@@ -33,27 +33,20 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from autograder import homeworks  # noqa: E402
 from cgroups import MemoryCgroup  # noqa: E402  (beside this file)
 
+
 def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [root], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    """root and every process below it (none if root has ended)."""
+    try:
+        return [root, *(p.pid for p in psutil.Process(root).children(recursive=True))]
+    except psutil.NoSuchProcess:
+        return []
 
 
 def _memory_kb(pid: int) -> tuple[int, int]:
@@ -177,23 +170,7 @@ def grade_once(homework_id: str, parts: list[str], cgroup: MemoryCgroup | None,
 # The notebook kernel's peak RSS, read by a thread inside the measuring process.
 WATCH = """
 import os, threading
-
-def _descendants(root):
-    children = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+import psutil
 
 def _peak_kb(pid):
     try:
@@ -204,8 +181,8 @@ def _peak_kb(pid):
 
 def watch_children(peak, stop):
     while not stop.wait(0.05):
-        for pid in _descendants(os.getpid()):
-            peak[0] = max(peak[0], _peak_kb(pid))
+        for child in psutil.Process().children(recursive=True):
+            peak[0] = max(peak[0], _peak_kb(child.pid))
 
 PEAK, STOP = [0], threading.Event()
 if os.path.isdir("/proc"):
