@@ -321,8 +321,8 @@ def cnn_metrics(args, X, attrs, image):
 def _hidden_linear_cases(rng):
     """(seed, size, an Average Drop case, an attribution of its first image) for a random
     ``linear_model(seed, size)``, redrawn until both cases expose every slip. About 3 % of the
-    models predict one class, with a wide margin, on every image and every masked image: no
-    images expose there the slip of taking the masked image's class."""
+    models predict one class, with a wide margin, on every image and every masked image; on
+    those, no draw of images exposes the slip of taking the masked image's class."""
     for _ in range(100):
         seed, size = int(rng.integers(1 << 30)), int(rng.integers(4, 9))
         case = _linear_case(rng, seed, int(rng.integers(2, 10)), size=size)
